@@ -1,0 +1,194 @@
+// Package storage provides the region stack's storage accounts. This file
+// holds the BackupStore: a StorageV2 account with a private container for
+// database and moodledata backups, kept in the stack's region.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fieldcert/moodle-aks/components/dataprotect"
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// BackupStoreType is the BackupStore component's type token.
+const BackupStoreType = "moodle:storage:BackupStore"
+
+// BackupContainer is the name of the blob container backups are written to.
+const BackupContainer = "backups"
+
+// Replications are the SKU replications a BackupStore accepts.
+var Replications = []string{"LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"}
+
+// BackupStoreArgs configures a BackupStore.
+type BackupStoreArgs struct {
+	// ResourceGroupName is the group the account lives in (required).
+	ResourceGroupName pulumi.StringInput
+	// AccountName is the globally unique account name (required; 3-24
+	// lowercase letters and digits, see infra.Names.StorageAccount).
+	AccountName string
+	// Location is the ARM region (required); it must be the stack's region.
+	Location string
+	// Replication is one of Replications (required). Whether geo-replication
+	// keeps data in its residency boundary is checked by the policy pack.
+	Replication string
+	// RetentionDays is how long a backup blob is kept before the lifecycle
+	// rule deletes it (required, 1-3650).
+	RetentionDays int
+	// Protection is the data protection mode (required).
+	Protection infra.DataProtection
+	// Tags go on the account (required: infra.Tags).
+	Tags map[string]string
+}
+
+// BackupStore is a backup storage account and its container.
+type BackupStore struct {
+	pulumi.ResourceState
+
+	// AccountName is the storage account's name.
+	AccountName pulumi.StringOutput
+	// AccountID is the account's ARM ID, the scope of role assignments.
+	AccountID pulumi.IDOutput
+	// ContainerName is the backup container's name.
+	ContainerName pulumi.StringOutput
+	// BlobEndpoint is the account's blob endpoint URL.
+	BlobEndpoint pulumi.StringOutput
+}
+
+func (a *BackupStoreArgs) validate() error {
+	var errs []error
+	if a.ResourceGroupName == nil {
+		errs = append(errs, errors.New("resourceGroupName is required"))
+	}
+	if !infra.StorageAccountNameRE.MatchString(a.AccountName) {
+		errs = append(errs, fmt.Errorf("accountName %q must be 3-24 lowercase letters and digits", a.AccountName))
+	}
+	if a.Location == "" {
+		errs = append(errs, errors.New("location is required"))
+	}
+	if !slices.Contains(Replications, a.Replication) {
+		errs = append(errs, fmt.Errorf("replication %q is not one of %v", a.Replication, Replications))
+	}
+	if a.RetentionDays < 1 || a.RetentionDays > 3650 {
+		errs = append(errs, fmt.Errorf("retentionDays %d is out of range 1-3650", a.RetentionDays))
+	}
+	if len(a.Tags) == 0 {
+		errs = append(errs, errors.New("tags are required (infra.Tags)"))
+	}
+	return errors.Join(errs...)
+}
+
+// NewBackupStore registers a backup storage account with a private
+// container, blob soft delete and a lifecycle rule that deletes backups
+// after RetentionDays.
+func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opts ...pulumi.ResourceOption) (*BackupStore, error) {
+	if args == nil {
+		return nil, fmt.Errorf("backup store %q: args are required", name)
+	}
+	a := *args
+	err := a.validate()
+	protect, perr := dataprotect.Options(a.Protection)
+	if err = errors.Join(err, perr); err != nil {
+		return nil, fmt.Errorf("backup store %q: %w", name, err)
+	}
+
+	c := &BackupStore{}
+	if err := ctx.RegisterComponentResource(BackupStoreType, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("registering backup store component %q: %w", name, err)
+	}
+	data := append([]pulumi.ResourceOption{pulumi.Parent(c)}, protect...)
+
+	account, err := storage.NewStorageAccount(ctx, name+"-account", &storage.StorageAccountArgs{
+		AccountName:       pulumi.String(a.AccountName),
+		ResourceGroupName: a.ResourceGroupName,
+		Location:          pulumi.String(a.Location),
+		Kind:              pulumi.String(string(storage.KindStorageV2)),
+		Sku:               &storage.SkuArgs{Name: pulumi.String("Standard_" + a.Replication)},
+		AccessTier:        storage.AccessTierCool, // written nightly, read only to restore
+		// Transport and access hardening: https only, TLS 1.2, no anonymous
+		// blobs, no account keys (backup jobs use workload identity).
+		EnableHttpsTrafficOnly:       pulumi.Bool(true),
+		MinimumTlsVersion:            pulumi.String(string(storage.MinimumTlsVersion_TLS1_2)),
+		AllowBlobPublicAccess:        pulumi.Bool(false),
+		AllowSharedKeyAccess:         pulumi.Bool(false),
+		DefaultToOAuthAuthentication: pulumi.Bool(true),
+		// Copies of personal data must not leave the tenant.
+		AllowCrossTenantReplication: pulumi.Bool(false),
+		NetworkRuleSet: &storage.NetworkRuleSetArgs{
+			DefaultAction: storage.DefaultActionDeny,
+			Bypass:        pulumi.String(string(storage.BypassAzureServices)),
+		},
+		Tags: pulumi.ToStringMap(a.Tags),
+	}, data...)
+	if err != nil {
+		return nil, fmt.Errorf("creating backup storage account %q: %w", a.AccountName, err)
+	}
+
+	child := []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{account})}
+	if _, err := storage.NewBlobServiceProperties(ctx, name+"-blob-service", &storage.BlobServicePropertiesArgs{
+		AccountName:       account.Name,
+		ResourceGroupName: a.ResourceGroupName,
+		BlobServicesName:  pulumi.String("default"),
+		// Soft delete: a deleted backup or container can be undeleted for
+		// 14 days, so a mistaken cleanup is recoverable.
+		DeleteRetentionPolicy:          &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
+		ContainerDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
+	}, child...); err != nil {
+		return nil, fmt.Errorf("configuring blob service of %q: %w", a.AccountName, err)
+	}
+
+	container, err := storage.NewBlobContainer(ctx, name+"-container", &storage.BlobContainerArgs{
+		AccountName:       account.Name,
+		ResourceGroupName: a.ResourceGroupName,
+		ContainerName:     pulumi.String(BackupContainer),
+		PublicAccess:      storage.PublicAccessNone,
+	}, append(child, protect...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating backup container in %q: %w", a.AccountName, err)
+	}
+
+	if _, err := storage.NewManagementPolicy(ctx, name+"-lifecycle", &storage.ManagementPolicyArgs{
+		AccountName:          account.Name,
+		ResourceGroupName:    a.ResourceGroupName,
+		ManagementPolicyName: pulumi.String("default"),
+		Policy: &storage.ManagementPolicySchemaArgs{
+			Rules: storage.ManagementPolicyRuleArray{&storage.ManagementPolicyRuleArgs{
+				Name:    pulumi.String("expire-backups"),
+				Enabled: pulumi.Bool(true),
+				Type:    pulumi.String(string(storage.RuleTypeLifecycle)),
+				Definition: &storage.ManagementPolicyDefinitionArgs{
+					Filters: &storage.ManagementPolicyFilterArgs{
+						BlobTypes:   pulumi.StringArray{pulumi.String("blockBlob")},
+						PrefixMatch: pulumi.StringArray{pulumi.String(BackupContainer + "/")},
+					},
+					Actions: &storage.ManagementPolicyActionArgs{
+						BaseBlob: &storage.ManagementPolicyBaseBlobArgs{
+							Delete: &storage.DateAfterModificationArgs{
+								DaysAfterModificationGreaterThan: pulumi.Float64(float64(a.RetentionDays)),
+							},
+						},
+					},
+				},
+			}},
+		},
+	}, child...); err != nil {
+		return nil, fmt.Errorf("creating lifecycle policy of %q: %w", a.AccountName, err)
+	}
+
+	c.AccountName = account.Name
+	c.AccountID = account.ID()
+	c.ContainerName = container.Name
+	c.BlobEndpoint = account.PrimaryEndpoints.Blob()
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"accountName":   account.Name,
+		"accountId":     account.ID(),
+		"containerName": container.Name,
+		"blobEndpoint":  c.BlobEndpoint,
+	}); err != nil {
+		return nil, fmt.Errorf("registering outputs of backup store %q: %w", name, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,344 @@
+package infra
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Environment decides the defaults of a stack.
+type Environment string
+
+// The environments a stack can be.
+const (
+	Dev  Environment = "dev"
+	Prod Environment = "prod"
+)
+
+// DataProtection says how data resources resist deletion.
+type DataProtection string
+
+// The data protection modes.
+const (
+	// Protect sets pulumi.Protect: Pulumi refuses to delete or replace the
+	// resource until someone runs `pulumi state unprotect`.
+	Protect DataProtection = "protect"
+	// Retain sets pulumi.RetainOnDelete: a delete (or `pulumi destroy`) drops
+	// the resource from the state and leaves it in Azure.
+	Retain DataProtection = "retain"
+	// NoProtection lets Pulumi delete data resources; never allowed in prod.
+	NoProtection DataProtection = "none"
+)
+
+// NodePool sizes one autoscaled AKS node pool.
+type NodePool struct {
+	// VMSize is the Azure VM size, e.g. "Standard_D4s_v5".
+	VMSize string `json:"vmSize"`
+	// MinCount is the fewest nodes the cluster autoscaler keeps.
+	MinCount int `json:"minCount"`
+	// MaxCount is the most nodes the cluster autoscaler may add.
+	MaxCount int `json:"maxCount"`
+}
+
+// JobsPool is the optional pool for cron, integration and migration jobs.
+type JobsPool struct {
+	// Enabled creates the pool; without it jobs run on the user pool.
+	Enabled bool `json:"enabled"`
+	NodePool
+}
+
+// Config is the typed, defaulted and validated config of one region stack.
+// Load it once (in stacks) and pass what each component needs.
+type Config struct {
+	Project string
+	Stack   string
+
+	Environment Environment
+	Region      string
+	Residency   string
+	Hostname    string
+
+	KubernetesVersion string
+	Zones             []string
+	SystemPool        NodePool
+	UserPool          NodePool
+	JobsPool          JobsPool
+
+	WebMinReplicas int
+	WebMaxReplicas int
+
+	MoodledataQuotaGiB  int
+	MysqlDiskGiB        int
+	BackupRetentionDays int
+	BackupReplication   string
+	DataProtection      DataProtection
+
+	VnetCIDR           string
+	NodeSubnetCIDR     string
+	EndpointSubnetCIDR string
+	PodCIDR            string
+	ServiceCIDR        string
+	DNSServiceIP       string
+
+	MoodleImage string
+	MysqlImage  string
+	RedisImage  string
+
+	AlertEmails     []string
+	AlertWebhookURL string
+
+	NameSuffix string
+}
+
+// Source is where Load reads config from: the Pulumi context in a real
+// run, a map in tests and the offline renderer.
+type Source interface {
+	// Get returns the raw value of a key given without namespace, as Pulumi
+	// passes it to programs: scalars as text, arrays and objects as JSON.
+	Get(key string) (string, bool)
+	// IsSecret reports whether the key was set as a secret.
+	IsSecret(key string) bool
+}
+
+// MapSource serves config from a map keyed by bare or namespaced key; keys
+// listed in Secrets count as set with --secret.
+type MapSource struct {
+	Values  map[string]string
+	Secrets []string
+}
+
+// Get implements Source.
+func (m MapSource) Get(key string) (string, bool) {
+	if v, ok := m.Values[Project+":"+key]; ok {
+		return v, true
+	}
+	v, ok := m.Values[key]
+	return v, ok
+}
+
+// IsSecret implements Source.
+func (m MapSource) IsSecret(key string) bool {
+	for _, s := range m.Secrets {
+		if s == key || s == Project+":"+key {
+			return true
+		}
+	}
+	return false
+}
+
+// Load reads every key of Keys through get, applies the defaults of the
+// environment and region, and validates the result. The error joins every
+// problem found, each naming its key, the bad value and what is allowed.
+func Load(project, stack string, src Source) (*Config, error) {
+	r := &reader{src: src}
+	c := &Config{Project: project, Stack: stack}
+
+	var env, region string
+	r.str("environment", &env)
+	r.str("region", &region)
+	c.Environment, c.Region = Environment(env), region
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	c.applyDefaults()
+
+	r.str("residency", &c.Residency)
+	r.str("hostname", &c.Hostname)
+	r.str("kubernetesVersion", &c.KubernetesVersion)
+	r.zones(&c.Zones)
+	r.object("systemPool", &c.SystemPool)
+	r.object("userPool", &c.UserPool)
+	r.object("jobsPool", &c.JobsPool)
+	r.int("webMinReplicas", &c.WebMinReplicas)
+	r.int("webMaxReplicas", &c.WebMaxReplicas)
+	r.int("moodledataQuotaGiB", &c.MoodledataQuotaGiB)
+	r.int("mysqlDiskGiB", &c.MysqlDiskGiB)
+	r.int("backupRetentionDays", &c.BackupRetentionDays)
+	r.str("backupReplication", &c.BackupReplication)
+	var dp string
+	if r.str("dataProtection", &dp) {
+		c.DataProtection = DataProtection(dp)
+	}
+	r.str("vnetCidr", &c.VnetCIDR)
+	r.str("nodeSubnetCidr", &c.NodeSubnetCIDR)
+	r.str("endpointSubnetCidr", &c.EndpointSubnetCIDR)
+	r.str("podCidr", &c.PodCIDR)
+	r.str("serviceCidr", &c.ServiceCIDR)
+	r.str("dnsServiceIp", &c.DNSServiceIP)
+	r.str("moodleImage", &c.MoodleImage)
+	r.str("mysqlImage", &c.MysqlImage)
+	r.str("redisImage", &c.RedisImage)
+	r.strs("alertEmails", &c.AlertEmails)
+	if r.str("alertWebhookUrl", &c.AlertWebhookURL) && c.AlertWebhookURL != "" && !src.IsSecret("alertWebhookUrl") {
+		r.fail("alertWebhookUrl", "is set in plain text; it carries a token, so set it with `pulumi config set --secret alertWebhookUrl ...`")
+	}
+	r.str("nameSuffix", &c.NameSuffix)
+
+	errs := append(r.errs, c.Validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// applyDefaults fills every field from the environment and region. Values
+// from config then override field by field (objects key by key).
+func (c *Config) applyDefaults() {
+	reg, _ := LookupRegion(c.Region)
+	for _, k := range Keys {
+		if s, ok := k.Default.(string); ok {
+			// Keys with an environment-independent default take it from the
+			// one table Pulumi.yaml is checked against.
+			c.setDefaultString(k.Name, s)
+		}
+	}
+	prod := c.Environment == Prod
+	if prod {
+		if reg.Zones {
+			c.Zones = []string{"1", "2", "3"}
+		}
+		c.SystemPool = NodePool{VMSize: "Standard_D4s_v5", MinCount: 3, MaxCount: 5}
+		c.UserPool = NodePool{VMSize: "Standard_D8s_v5", MinCount: 3, MaxCount: 30}
+		c.JobsPool = JobsPool{Enabled: true, NodePool: NodePool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 5}}
+		c.WebMinReplicas, c.WebMaxReplicas = 3, 60
+		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 1024, 256, 35
+		c.BackupReplication = "LRS"
+		if reg.Zones {
+			c.BackupReplication = "ZRS"
+		}
+		c.DataProtection = Protect
+	} else {
+		c.SystemPool = NodePool{VMSize: "Standard_D2s_v5", MinCount: 1, MaxCount: 2}
+		c.UserPool = NodePool{VMSize: "Standard_D4s_v5", MinCount: 1, MaxCount: 3}
+		c.JobsPool = JobsPool{Enabled: false, NodePool: NodePool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 3}}
+		c.WebMinReplicas, c.WebMaxReplicas = 1, 3
+		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 100, 32, 7
+		c.BackupReplication = "LRS"
+		c.DataProtection = Retain
+	}
+}
+
+func (c *Config) setDefaultString(key, v string) {
+	switch key {
+	case "kubernetesVersion":
+		c.KubernetesVersion = v
+	case "vnetCidr":
+		c.VnetCIDR = v
+	case "nodeSubnetCidr":
+		c.NodeSubnetCIDR = v
+	case "endpointSubnetCidr":
+		c.EndpointSubnetCIDR = v
+	case "podCidr":
+		c.PodCIDR = v
+	case "serviceCidr":
+		c.ServiceCIDR = v
+	case "dnsServiceIp":
+		c.DNSServiceIP = v
+	case "mysqlImage":
+		c.MysqlImage = v
+	case "redisImage":
+		c.RedisImage = v
+	}
+}
+
+// RegionInfo returns the catalog entry of the stack's region.
+func (c *Config) RegionInfo() Region {
+	r, _ := LookupRegion(c.Region)
+	return r
+}
+
+// reader parses raw config values into typed fields, collecting errors.
+type reader struct {
+	src  Source
+	errs []error
+}
+
+func (r *reader) fail(key, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("config %s:%s: %s", Project, key, fmt.Sprintf(format, args...)))
+}
+
+// raw returns the value of key, or false when it is not set or holds the
+// sentinel default ("auto", 0) that stands for the environment's default.
+func (r *reader) raw(key string) (string, bool) {
+	v, ok := r.src.Get(key)
+	if k, known := LookupKey(key); ok && known && k.DefaultDoc != "" && k.Default != nil && v == k.YAMLDefault() {
+		return "", false
+	}
+	return v, ok
+}
+
+// zones reads "auto" (keep the default), "none" or a comma list.
+func (r *reader) zones(dst *[]string) {
+	v, ok := r.raw("zones")
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(v) == "none" {
+		*dst = nil
+		return
+	}
+	var out []string
+	for _, z := range strings.Split(v, ",") {
+		out = append(out, strings.TrimSpace(z))
+	}
+	*dst = out
+}
+
+func (r *reader) str(key string, dst *string) bool {
+	v, ok := r.raw(key)
+	if ok {
+		*dst = v
+	}
+	return ok
+}
+
+func (r *reader) int(key string, dst *int) {
+	v, ok := r.raw(key)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(key, "%q is not a whole number", v)
+		return
+	}
+	*dst = n
+}
+
+func (r *reader) strs(key string, dst *[]string) {
+	v, ok := r.raw(key)
+	if !ok {
+		return
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		r.fail(key, "%s is not a list of strings", v)
+		return
+	}
+	*dst = out
+}
+
+// object decodes a JSON object over the defaults already in dst; an unknown
+// field is an error, so a typo never silently drops a setting.
+func (r *reader) object(key string, dst any) {
+	v, ok := r.raw(key)
+	if !ok {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		msg := err.Error()
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			msg = fmt.Sprintf("field %q must be a %s, got %s", te.Field, te.Type.String(), te.Value)
+		case strings.HasPrefix(msg, "json: unknown field "):
+			msg = fmt.Sprintf("unknown field %s; allowed: %s", strings.TrimPrefix(msg, "json: unknown field "), jsonFields(dst))
+		}
+		r.fail(key, "%s", msg)
+	}
+}

@@ -1,0 +1,277 @@
+package infra
+
+import (
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// AKS and Azure limits the validation enforces.
+const (
+	// MaxPoolNodes is the most nodes one AKS node pool may have.
+	MaxPoolNodes = 1000
+	// MinKubernetesMinor is the oldest Kubernetes minor the program supports:
+	// 1.29 brought native sidecars, which Jobs in the Istio mesh need.
+	MinKubernetesMinor = 29
+	// MaxWebReplicas bounds the web HorizontalPodAutoscaler.
+	MaxWebReplicas = 500
+)
+
+var (
+	k8sVersionRE = regexp.MustCompile(`^1\.(\d+)(\.\d+)?$`)
+	vmSizeRE     = regexp.MustCompile(`^Standard_[A-Za-z0-9_]+$`)
+	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	suffixRE     = regexp.MustCompile(`^[a-z0-9]{4,8}$`)
+	// imageRE follows the distribution reference grammar: registry host
+	// (optional port), lowercase path components, then tag and/or digest.
+	imageRE = regexp.MustCompile(`^((?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d+)?/)?` +
+		`([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)` +
+		`(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?` +
+		`(?:@(sha256:[a-f0-9]{64}))?$`)
+)
+
+var replications = []string{"LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"}
+
+// Validate checks every field and returns one error per problem, each naming
+// its config key. Load calls it; tests call it on hand-made configs.
+func (c *Config) Validate() []error {
+	v := &validator{}
+	reg, known := LookupRegion(c.Region)
+
+	v.oneOf("environment", string(c.Environment), []string{string(Dev), string(Prod)})
+	if c.Region == "" {
+		v.fail("region", "is required; set an Azure region such as westeurope")
+	} else if !known {
+		v.fail("region", "%q is not a known Azure region (ARM names such as westeurope; catalog: infra/regions.go)", c.Region)
+	}
+	switch {
+	case c.Residency == "":
+		v.fail("residency", "is required; set the residency boundary, one of %s", strings.Join(Boundaries(), ", "))
+	case !KnownBoundary(c.Residency):
+		v.fail("residency", "%q is not a known residency boundary; allowed: %s", c.Residency, strings.Join(Boundaries(), ", "))
+	case known && !BoundaryContains(c.Residency, c.Region):
+		v.fail("residency", "%q does not contain region %q (%s, country %q)", c.Residency, c.Region, reg.Geography, reg.Country)
+	}
+	v.hostname("hostname", c.Hostname)
+
+	if m := k8sVersionRE.FindStringSubmatch(c.KubernetesVersion); m == nil {
+		v.fail("kubernetesVersion", "%q is not a version of the form 1.MINOR or 1.MINOR.PATCH", c.KubernetesVersion)
+	} else if minor, _ := strconv.Atoi(m[1]); minor < MinKubernetesMinor {
+		v.fail("kubernetesVersion", "%q is older than 1.%d, which native sidecars (Jobs in the mesh) need", c.KubernetesVersion, MinKubernetesMinor)
+	}
+
+	v.zones(c.Zones, reg, known)
+	v.pool("systemPool", c.SystemPool, 1)
+	v.pool("userPool", c.UserPool, 0)
+	if c.JobsPool.Enabled {
+		v.pool("jobsPool", c.JobsPool.NodePool, 0)
+	}
+
+	minWeb := 1
+	if c.Environment == Prod {
+		// A PodDisruptionBudget can only keep a pod serving during a drain
+		// when there are at least two.
+		minWeb = 2
+	}
+	v.between("webMinReplicas", c.WebMinReplicas, minWeb, MaxWebReplicas)
+	v.between("webMaxReplicas", c.WebMaxReplicas, 1, MaxWebReplicas)
+	if c.WebMaxReplicas < c.WebMinReplicas {
+		v.fail("webMaxReplicas", "%d is below webMinReplicas %d", c.WebMaxReplicas, c.WebMinReplicas)
+	}
+
+	v.between("moodledataQuotaGiB", c.MoodledataQuotaGiB, 100, 102400)
+	v.between("mysqlDiskGiB", c.MysqlDiskGiB, 4, 32767)
+	v.between("backupRetentionDays", c.BackupRetentionDays, 1, 3650)
+	if v.oneOf("backupReplication", c.BackupReplication, replications) &&
+		strings.Contains(c.BackupReplication, "ZRS") && known && !reg.Zones {
+		v.fail("backupReplication", "%q needs availability zones, which region %q does not have; use LRS or GRS", c.BackupReplication, c.Region)
+	}
+	if v.oneOf("dataProtection", string(c.DataProtection), []string{string(Protect), string(Retain), string(NoProtection)}) &&
+		c.Environment == Prod && c.DataProtection == NoProtection {
+		v.fail("dataProtection", "%q is not allowed in prod; use protect or retain", c.DataProtection)
+	}
+
+	v.network(c)
+
+	if c.MoodleImage == "" {
+		v.fail("moodleImage", "is required; set the Moodle image built from images/ with an exact tag")
+	} else {
+		v.image("moodleImage", c.MoodleImage)
+	}
+	v.image("mysqlImage", c.MysqlImage)
+	v.image("redisImage", c.RedisImage)
+
+	for i, e := range c.AlertEmails {
+		if a, err := mail.ParseAddress(e); err != nil || a.Address != e || !strings.Contains(e[strings.LastIndex(e, "@"):], ".") {
+			v.fail(fmt.Sprintf("alertEmails[%d]", i), "%q is not a plain email address like ops@example.com", e)
+		}
+	}
+	if c.AlertWebhookURL != "" {
+		if u, err := url.Parse(c.AlertWebhookURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			// The value is secret: never echo it.
+			v.fail("alertWebhookUrl", "is not an https:// URL with a host (value not shown: it is secret)")
+		}
+	}
+	if c.Environment == Prod && len(c.AlertEmails) == 0 && c.AlertWebhookURL == "" {
+		v.fail("alertEmails", "prod needs at least one alert receiver: set alertEmails or alertWebhookUrl")
+	}
+	if c.NameSuffix != "" && !suffixRE.MatchString(c.NameSuffix) {
+		v.fail("nameSuffix", "%q must be 4 to 8 lowercase letters and digits", c.NameSuffix)
+	}
+	return v.errs
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("config %s:%s: %s", Project, key, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) oneOf(key, got string, allowed []string) bool {
+	if slices.Contains(allowed, got) {
+		return true
+	}
+	if got == "" {
+		v.fail(key, "is required; allowed: %s", strings.Join(allowed, ", "))
+	} else {
+		v.fail(key, "%q is not allowed; allowed: %s", got, strings.Join(allowed, ", "))
+	}
+	return false
+}
+
+func (v *validator) between(key string, got, lo, hi int) bool {
+	if got < lo || got > hi {
+		v.fail(key, "%d is out of range; allowed: %d to %d", got, lo, hi)
+		return false
+	}
+	return true
+}
+
+func (v *validator) hostname(key, h string) {
+	if h == "" {
+		v.fail(key, "is required; set the site's DNS name, e.g. learn.example.com")
+		return
+	}
+	labels := strings.Split(h, ".")
+	ok := len(h) <= 253 && len(labels) >= 2
+	for _, l := range labels {
+		ok = ok && dnsLabelRE.MatchString(l)
+	}
+	if !ok {
+		v.fail(key, "%q is not a lowercase DNS name of two or more labels (a-z, 0-9, '-'), e.g. learn.example.com", h)
+	}
+}
+
+func (v *validator) zones(zones []string, reg Region, known bool) {
+	if len(zones) > 0 && known && !reg.Zones {
+		v.fail("zones", "%v: region %q has no availability zones; leave zones empty", zones, reg.Name)
+		return
+	}
+	seen := map[string]bool{}
+	for _, z := range zones {
+		if z != "1" && z != "2" && z != "3" {
+			v.fail("zones", "%q is not an availability zone; allowed: \"1\", \"2\", \"3\"", z)
+		} else if seen[z] {
+			v.fail("zones", "zone %q is listed twice", z)
+		}
+		seen[z] = true
+	}
+}
+
+func (v *validator) pool(key string, p NodePool, minAllowed int) {
+	if !vmSizeRE.MatchString(p.VMSize) {
+		v.fail(key+".vmSize", "%q is not an Azure VM size such as Standard_D4s_v5", p.VMSize)
+	}
+	v.between(key+".minCount", p.MinCount, minAllowed, MaxPoolNodes)
+	v.between(key+".maxCount", p.MaxCount, 1, MaxPoolNodes)
+	if p.MinCount > p.MaxCount {
+		v.fail(key+".minCount", "%d is greater than %s.maxCount %d", p.MinCount, key, p.MaxCount)
+	}
+}
+
+func (v *validator) network(c *Config) {
+	prefixes := map[string]netip.Prefix{}
+	for _, f := range []struct{ key, val string }{
+		{"vnetCidr", c.VnetCIDR}, {"nodeSubnetCidr", c.NodeSubnetCIDR}, {"endpointSubnetCidr", c.EndpointSubnetCIDR},
+		{"podCidr", c.PodCIDR}, {"serviceCidr", c.ServiceCIDR},
+	} {
+		p, err := netip.ParsePrefix(f.val)
+		switch {
+		case err != nil || !p.Addr().Is4():
+			v.fail(f.key, "%q is not an IPv4 CIDR such as 10.40.0.0/16", f.val)
+		case p.Masked() != p:
+			v.fail(f.key, "%q has host bits set; did you mean %s?", f.val, p.Masked())
+		case p.Bits() < 8 || p.Bits() > 29:
+			v.fail(f.key, "%q has prefix length /%d; allowed: /8 to /29", f.val, p.Bits())
+		default:
+			prefixes[f.key] = p
+		}
+	}
+	vnet, okV := prefixes["vnetCidr"]
+	for _, sub := range []string{"nodeSubnetCidr", "endpointSubnetCidr"} {
+		if p, ok := prefixes[sub]; ok && okV && !(vnet.Contains(p.Addr()) && p.Bits() >= vnet.Bits()) {
+			v.fail(sub, "%s is not inside vnetCidr %s", p, vnet)
+		}
+	}
+	pairs := [][2]string{
+		{"endpointSubnetCidr", "nodeSubnetCidr"}, {"podCidr", "vnetCidr"}, {"serviceCidr", "vnetCidr"}, {"serviceCidr", "podCidr"},
+	}
+	for _, pr := range pairs {
+		a, okA := prefixes[pr[0]]
+		b, okB := prefixes[pr[1]]
+		if okA && okB && a.Overlaps(b) {
+			v.fail(pr[0], "%s overlaps %s %s", a, pr[1], b)
+		}
+	}
+	ip, err := netip.ParseAddr(c.DNSServiceIP)
+	switch {
+	case err != nil || !ip.Is4():
+		v.fail("dnsServiceIp", "%q is not an IPv4 address", c.DNSServiceIP)
+	default:
+		if svc, ok := prefixes["serviceCidr"]; ok {
+			if !svc.Contains(ip) {
+				v.fail("dnsServiceIp", "%s is not inside serviceCidr %s", ip, svc)
+			} else if ip == svc.Addr() || ip == svc.Addr().Next() {
+				v.fail("dnsServiceIp", "%s is the network address or the first address of serviceCidr %s, which Kubernetes reserves", ip, svc)
+			}
+		}
+	}
+}
+
+func (v *validator) image(key, ref string) {
+	m := imageRE.FindStringSubmatch(ref)
+	switch {
+	case m == nil:
+		v.fail(key, "%q is not an image reference such as registry.example.com/moodle:4.5.7", ref)
+	case m[3] == "" && m[4] == "":
+		v.fail(key, "%q has no tag or digest; pin an exact tag (and a digest where you can)", ref)
+	case m[3] == "latest":
+		v.fail(key, "%q uses the tag latest, which changes under you; pin an exact tag", ref)
+	}
+}
+
+// jsonFields lists the JSON field names of the struct dst points to.
+func jsonFields(dst any) string {
+	var names []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			if tag := strings.Split(f.Tag.Get("json"), ",")[0]; tag != "" {
+				names = append(names, tag)
+			}
+		}
+	}
+	walk(reflect.TypeOf(dst).Elem())
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,202 @@
+package infra
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// valid returns a complete, valid config for env, keyed without namespace.
+func valid(env string) map[string]string {
+	m := map[string]string{
+		"environment": env,
+		"region":      "westeurope",
+		"residency":   "eu",
+		"hostname":    "learn.example.com",
+		"moodleImage": "registry.example.com/moodle:4.5.7",
+	}
+	if env == "prod" {
+		m["alertEmails"] = `["oncall@example.com"]`
+	}
+	return m
+}
+
+func load(t *testing.T, values map[string]string, secrets ...string) (*Config, error) {
+	t.Helper()
+	return Load(Project, "test", MapSource{Values: values, Secrets: secrets})
+}
+
+func TestLoadAppliesEnvironmentDefaults(t *testing.T) {
+	dev, err := load(t, valid("dev"))
+	require.NoError(t, err)
+	prod, err := load(t, valid("prod"))
+	require.NoError(t, err)
+
+	assert.Empty(t, dev.Zones, "dev uses no zones by default")
+	assert.Equal(t, []string{"1", "2", "3"}, prod.Zones, "prod spreads over every zone of a zonal region")
+	assert.Equal(t, Retain, dev.DataProtection)
+	assert.Equal(t, Protect, prod.DataProtection)
+	assert.Equal(t, "LRS", dev.BackupReplication)
+	assert.Equal(t, "ZRS", prod.BackupReplication)
+	assert.Less(t, dev.UserPool.MaxCount, prod.UserPool.MaxCount)
+	assert.GreaterOrEqual(t, prod.WebMinReplicas, 2)
+	assert.True(t, prod.JobsPool.Enabled)
+	assert.False(t, dev.JobsPool.Enabled)
+	// Environment-independent defaults come from the Keys table.
+	k, _ := LookupKey("vnetCidr")
+	assert.Equal(t, k.Default, dev.VnetCIDR)
+}
+
+func TestLoadProdInZonelessRegionFallsBackToLRS(t *testing.T) {
+	v := valid("prod")
+	v["region"], v["residency"] = "northcentralus", "us"
+	c, err := load(t, v)
+	require.NoError(t, err)
+	assert.Empty(t, c.Zones)
+	assert.Equal(t, "LRS", c.BackupReplication)
+}
+
+func TestLoadSentinelsMeanEnvironmentDefault(t *testing.T) {
+	// The Pulumi CLI passes Pulumi.yaml's defaults ("auto", 0, {}) to the
+	// program; they must give the same config as leaving the keys unset.
+	v := valid("prod")
+	for _, k := range Keys {
+		if _, set := v[k.Name]; !set && k.Default != nil {
+			v[k.Name] = k.YAMLDefault()
+		}
+	}
+	withSentinels, err := load(t, v)
+	require.NoError(t, err)
+	without, err := load(t, valid("prod"))
+	require.NoError(t, err)
+	assert.Equal(t, without, withSentinels)
+}
+
+func TestLoadOverridesObjectFieldByField(t *testing.T) {
+	v := valid("prod")
+	v["userPool"] = `{"maxCount": 50}`
+	v["zones"] = "1,2"
+	c, err := load(t, v)
+	require.NoError(t, err)
+	assert.Equal(t, NodePool{VMSize: "Standard_D8s_v5", MinCount: 3, MaxCount: 50}, c.UserPool)
+	assert.Equal(t, []string{"1", "2"}, c.Zones)
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	cases := []struct {
+		name string
+		env  string
+		set  map[string]string
+		key  string // the namespaced key the message must name
+		want string // a fragment of the message: what is wrong or allowed
+	}{
+		{"unknown environment", "dev", map[string]string{"environment": "staging"}, "environment", "allowed: dev, prod"},
+		{"unknown region", "dev", map[string]string{"region": "westeurope2"}, "region", "not a known Azure region"},
+		{"region with spaces", "dev", map[string]string{"region": "West Europe"}, "region", "ARM names"},
+		{"unknown residency", "dev", map[string]string{"residency": "europe"}, "residency", "not a known residency boundary"},
+		{"residency without region", "dev", map[string]string{"residency": "us"}, "residency", `does not contain region "westeurope"`},
+		{"hostname with scheme", "dev", map[string]string{"hostname": "https://learn.example.com"}, "hostname", "not a lowercase DNS name"},
+		{"hostname single label", "dev", map[string]string{"hostname": "moodle"}, "hostname", "two or more labels"},
+		{"hostname uppercase", "dev", map[string]string{"hostname": "Learn.Example.com"}, "hostname", "lowercase"},
+		{"k8s version format", "dev", map[string]string{"kubernetesVersion": "v1.30"}, "kubernetesVersion", "1.MINOR"},
+		{"k8s version too old", "dev", map[string]string{"kubernetesVersion": "1.28"}, "kubernetesVersion", "older than 1.29"},
+		{"zones in zoneless region", "dev", map[string]string{"region": "northcentralus", "residency": "us", "zones": "1,2"}, "zones", "has no availability zones"},
+		{"zone out of range", "dev", map[string]string{"zones": "1,4"}, "zones", `"4" is not an availability zone`},
+		{"zone twice", "dev", map[string]string{"zones": "1,1"}, "zones", "listed twice"},
+		{"pool min above max", "dev", map[string]string{"userPool": `{"minCount": 5, "maxCount": 3}`}, "userPool.minCount", "greater than userPool.maxCount"},
+		{"pool max above AKS limit", "prod", map[string]string{"userPool": `{"maxCount": 2000}`}, "userPool.maxCount", "allowed: 1 to 1000"},
+		{"system pool to zero", "dev", map[string]string{"systemPool": `{"minCount": 0}`}, "systemPool.minCount", "allowed: 1 to 1000"},
+		{"pool vm size", "dev", map[string]string{"userPool": `{"vmSize": "D4s_v5"}`}, "userPool.vmSize", "not an Azure VM size"},
+		{"pool unknown field", "dev", map[string]string{"userPool": `{"maxNodes": 5}`}, "userPool", `unknown field "maxNodes"`},
+		{"pool wrong type", "dev", map[string]string{"userPool": `{"maxCount": "five"}`}, "userPool", `field "maxCount" must be a int`},
+		{"jobs pool bounds when enabled", "dev", map[string]string{"jobsPool": `{"enabled": true, "minCount": 4, "maxCount": 2}`}, "jobsPool.minCount", "greater than"},
+		{"web replicas not a number", "dev", map[string]string{"webMaxReplicas": "many"}, "webMaxReplicas", "not a whole number"},
+		{"web max below min", "dev", map[string]string{"webMinReplicas": "4", "webMaxReplicas": "2"}, "webMaxReplicas", "below webMinReplicas 4"},
+		{"prod web min 1", "prod", map[string]string{"webMinReplicas": "1"}, "webMinReplicas", "allowed: 2 to 500"},
+		{"moodledata under premium minimum", "dev", map[string]string{"moodledataQuotaGiB": "50"}, "moodledataQuotaGiB", "allowed: 100 to 102400"},
+		{"mysql disk too big", "dev", map[string]string{"mysqlDiskGiB": "40000"}, "mysqlDiskGiB", "allowed: 4 to 32767"},
+		{"retention negative", "dev", map[string]string{"backupRetentionDays": "-1"}, "backupRetentionDays", "allowed: 1 to 3650"},
+		{"replication unknown", "dev", map[string]string{"backupReplication": "GRS2"}, "backupReplication", "allowed: LRS, ZRS"},
+		{"ZRS without zones", "dev", map[string]string{"region": "ukwest", "residency": "uk", "backupReplication": "ZRS"}, "backupReplication", "needs availability zones"},
+		{"prod without protection", "prod", map[string]string{"dataProtection": "none"}, "dataProtection", "not allowed in prod"},
+		{"vnet not a CIDR", "dev", map[string]string{"vnetCidr": "10.40.0.0"}, "vnetCidr", "not an IPv4 CIDR"},
+		{"cidr host bits", "dev", map[string]string{"vnetCidr": "10.40.1.0/16"}, "vnetCidr", "host bits set"},
+		{"subnet outside vnet", "dev", map[string]string{"nodeSubnetCidr": "10.41.0.0/20"}, "nodeSubnetCidr", "not inside vnetCidr"},
+		{"subnets overlap", "dev", map[string]string{"endpointSubnetCidr": "10.40.1.0/24"}, "endpointSubnetCidr", "overlaps nodeSubnetCidr"},
+		{"pod cidr overlaps vnet", "dev", map[string]string{"podCidr": "10.40.0.0/16"}, "podCidr", "overlaps vnetCidr"},
+		{"service cidr overlaps pods", "dev", map[string]string{"serviceCidr": "192.168.0.0/20", "dnsServiceIp": "192.168.0.10"}, "serviceCidr", "overlaps podCidr"},
+		{"dns ip outside services", "dev", map[string]string{"dnsServiceIp": "10.0.0.10"}, "dnsServiceIp", "not inside serviceCidr"},
+		{"dns ip reserved", "dev", map[string]string{"dnsServiceIp": "172.16.0.1"}, "dnsServiceIp", "reserves"},
+		{"image latest", "dev", map[string]string{"mysqlImage": "mysql:latest"}, "mysqlImage", "tag latest"},
+		{"image untagged", "dev", map[string]string{"redisImage": "redis"}, "redisImage", "no tag or digest"},
+		{"image malformed", "dev", map[string]string{"moodleImage": "Registry/Moodle:4.5"}, "moodleImage", "not an image reference"},
+		{"moodle image missing", "dev", map[string]string{"moodleImage": ""}, "moodleImage", "is required"},
+		{"alert email malformed", "dev", map[string]string{"alertEmails": `["ops at example.com"]`}, "alertEmails[0]", "not a plain email"},
+		{"alert email with name", "dev", map[string]string{"alertEmails": `["Ops <ops@example.com>"]`}, "alertEmails[0]", "not a plain email"},
+		{"alert emails not a list", "dev", map[string]string{"alertEmails": `ops@example.com`}, "alertEmails", "not a list of strings"},
+		{"prod without receivers", "prod", map[string]string{"alertEmails": `[]`}, "alertEmails", "at least one alert receiver"},
+		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := valid(tc.env)
+			for k, val := range tc.set {
+				v[k] = val
+			}
+			_, err := load(t, v)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "config "+Project+":"+tc.key+":", "the message names the key")
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	v := valid("dev")
+	v["hostname"] = "not a host"
+	v["mysqlImage"] = "mysql:latest"
+	v["userPool"] = `{"minCount": 9, "maxCount": 1}`
+	_, err := load(t, v)
+	require.Error(t, err)
+	for _, key := range []string{"hostname", "mysqlImage", "userPool.minCount"} {
+		assert.Contains(t, err.Error(), Project+":"+key)
+	}
+}
+
+func TestLoadRequiresEnvironmentAndRegionFirst(t *testing.T) {
+	_, err := load(t, map[string]string{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), Project+":environment: is required")
+	assert.Contains(t, err.Error(), Project+":region: is required")
+}
+
+func TestWebhookMustBeSecretAndNeverEchoed(t *testing.T) {
+	v := valid("prod")
+	v["alertWebhookUrl"] = "https://events.example.com/hook/token123"
+	_, err := load(t, v)
+	require.Error(t, err, "a plain-text webhook is refused")
+	assert.Contains(t, err.Error(), Project+":alertWebhookUrl")
+	assert.NotContains(t, err.Error(), "token123")
+
+	c, err := load(t, v, "alertWebhookUrl")
+	require.NoError(t, err)
+	assert.Equal(t, "https://events.example.com/hook/token123", c.AlertWebhookURL)
+
+	v["alertWebhookUrl"] = "http://events.example.com/hook/token123"
+	_, err = load(t, v, "alertWebhookUrl")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "https://")
+	assert.NotContains(t, err.Error(), "token123", "the secret value is not echoed")
+}
+
+func TestConfigReferenceListsEveryKey(t *testing.T) {
+	ref := ConfigReference()
+	for _, k := range Keys {
+		assert.Contains(t, ref, "| `"+k.Name+"` |")
+		assert.NotEmpty(t, k.Description, k.Name)
+		assert.True(t, k.Default != nil || k.DefaultDoc == "required", "%s: optional keys need a Pulumi.yaml default, or the CLI makes them required", k.Name)
+	}
+	assert.Equal(t, len(Keys)+2, strings.Count(ref, "\n"))
+}

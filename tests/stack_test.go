@@ -1,0 +1,106 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/policy/rules"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRegionStacks(t *testing.T) {
+	cases := []struct {
+		stack, region, residency, sku string
+		protect                       bool
+	}{
+		{"dev", "westeurope", "eu", "Standard_LRS", false},
+		{"prod", "eastus2", "us", "Standard_ZRS", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.stack, func(t *testing.T) {
+			rec := runStack(t, tc.stack, "")
+			all := rec.Resources()
+
+			rgs := rec.OfType("azure-native:resources:ResourceGroup")
+			require.Len(t, rgs, 1)
+			rg := rgs[0]
+			assert.Equal(t, tc.region, rg.Input("location"))
+			assert.Regexp(t, infra.ResourceGroupNameRE, rg.Input("resourceGroupName"))
+			assert.Contains(t, rg.Input("resourceGroupName"), tc.region)
+
+			accts := rec.OfType("azure-native:storage:StorageAccount")
+			require.Len(t, accts, 1)
+			acct := accts[0]
+			assert.Equal(t, tc.sku, acct.Input("sku.name"))
+			assert.Regexp(t, infra.StorageAccountNameRE, acct.Input("accountName"))
+			assert.Equal(t, rg.Input("resourceGroupName"), acct.Input("resourceGroupName"))
+			assert.Contains(t, acct.Dependencies, rg.URN, "the account waits for its group")
+
+			// Data resources, and the group that holds them, resist deletion:
+			// protected in prod, retained in dev.
+			for _, r := range []rules.Resource{rg, acct, rec.OfType("azure-native:storage:BlobContainer")[0]} {
+				assert.Equal(t, tc.protect, r.Protect, r.URN)
+				assert.True(t, r.RetainOnDelete, r.URN)
+			}
+
+			// Every Azure resource with a location carries the standard tags
+			// and sits in the stack's region.
+			for _, r := range all {
+				if !strings.HasPrefix(r.Type, "azure-native:") || r.String("location") == "" {
+					continue
+				}
+				assert.Equal(t, tc.region, r.String("location"), r.URN)
+				for _, k := range infra.StandardTagKeys {
+					assert.NotEmpty(t, r.String("tags."+k), "%s lacks tag %s", r.URN, k)
+				}
+				assert.Equal(t, tc.residency, r.String("tags.residency"))
+				assert.Equal(t, tc.stack, r.String("tags.stack"))
+			}
+
+			// Every custom resource has a component parent.
+			for _, r := range all {
+				if r.Custom {
+					assert.Contains(t, r.Parent, "::moodle:", "%s has a component parent", r.URN)
+				}
+			}
+		})
+	}
+}
+
+func TestStackRegistrationOrderIsDeterministic(t *testing.T) {
+	first := runStack(t, "prod", "").Resources()
+	for i := 0; i < 5; i++ {
+		again := runStack(t, "prod", "").Resources()
+		require.Equal(t, len(first), len(again))
+		for j := range first {
+			assert.Equal(t, first[j].URN, again[j].URN)
+		}
+	}
+	// Parents and dependencies come first.
+	pos := map[string]int{}
+	for i, r := range first {
+		pos[r.URN] = i
+	}
+	for i, r := range first {
+		for _, d := range append(r.Dependencies, r.Parent) {
+			if j, ok := pos[d]; ok {
+				assert.Less(t, j, i, "%s comes after %s", r.URN, d)
+			}
+		}
+	}
+}
+
+func TestRealStacksPassThePolicyPackRunner(t *testing.T) {
+	// The policy pack executable derives the stack from the resource
+	// group's tags; on the real stacks that must agree with the config.
+	for _, stack := range []string{"dev", "prod"} {
+		rec := runStack(t, stack, "")
+		s, err := rules.StackFromResources(rec.Resources())
+		require.NoError(t, err)
+		want := map[string][2]string{"dev": {"westeurope", "eu"}, "prod": {"eastus2", "us"}}[stack]
+		assert.Equal(t, want, [2]string{s.Region, s.Residency})
+		assert.Empty(t, rules.Evaluate(s, rules.All()), stack)
+	}
+}

@@ -1,0 +1,93 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+func TestPulumiYAMLDeclaresEveryKeyTheProgramReads(t *testing.T) {
+	// LoadProject validates against Pulumi's own project schema.
+	proj, err := workspace.LoadProject(filepath.Join(root, "Pulumi.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, infra.Project, proj.Name.String())
+	assert.Equal(t, "go", proj.Runtime.Name())
+	assert.NotEmpty(t, proj.Description)
+
+	require.Len(t, proj.Config, len(infra.Keys), "Pulumi.yaml and infra.Keys list the same keys")
+	for _, k := range infra.Keys {
+		decl, ok := proj.Config[k.Name]
+		if !assert.True(t, ok, "Pulumi.yaml lacks %s", k.Name) {
+			continue
+		}
+		assert.Equal(t, k.Type, decl.TypeName(), k.Name)
+		assert.NotEmpty(t, decl.Description, k.Name)
+		if k.Default == nil {
+			assert.Nil(t, decl.Default, "%s is required: no default", k.Name)
+			continue
+		}
+		got, err := yaml.Marshal(decl.Default)
+		require.NoError(t, err)
+		want, err := yaml.Marshal(k.Default)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), "default of %s", k.Name)
+	}
+}
+
+func TestStackFilesSetOnlyDeclaredKeys(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root, "Pulumi.*.yaml"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 2)
+	for _, f := range files {
+		var st struct {
+			Config map[string]any `yaml:"config"`
+		}
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, yaml.Unmarshal(b, &st))
+		for key := range st.Config {
+			ns, name, _ := strings.Cut(key, ":")
+			if ns != infra.Project {
+				continue
+			}
+			_, ok := infra.LookupKey(name)
+			assert.True(t, ok, "%s sets undeclared %s", f, key)
+		}
+		assert.NotContains(t, string(b), "alertWebhookUrl: http", "%s: webhook URLs go in as secrets", f)
+	}
+}
+
+func readme(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestReadmeConfigReferenceMatchesKeys(t *testing.T) {
+	re := regexp.MustCompile(`(?s)<!-- config-reference:start -->\n(.*?)<!-- config-reference:end -->`)
+	m := re.FindStringSubmatch(readme(t))
+	require.NotNil(t, m, "README has the config reference markers")
+	assert.Equal(t, infra.ConfigReference(), m[1],
+		"README's config reference is stale: paste the output of `go run ./cmd/configdoc` between the markers")
+}
+
+func TestReadmeCommandsAreWhatCIRuns(t *testing.T) {
+	text := readme(t)
+	const renderCmd = "go run ./cmd/render -stack dev"
+	const testCmd = "go test ./..."
+	assert.Contains(t, text, renderCmd)
+	assert.Contains(t, text, testCmd)
+	ci, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	require.NoError(t, err)
+	assert.Contains(t, string(ci), testCmd, ".ci/run runs the README's test command")
+	assert.Contains(t, string(ci), "./cmd/render -stack dev")
+	assert.Contains(t, string(ci), "./cmd/render -stack prod")
+}

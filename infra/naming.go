@@ -107,3 +107,8 @@ func Tags(c *Config) map[string]string {
 
 // StandardTagKeys are the keys of Tags, for policy checks.
 var StandardTagKeys = []string{"environment", "region", "residency", "managed-by", "project", "stack"}
+
+// VNet is the region's virtual network, e.g. "vnet-moodle-prod-eastus2".
+func (n Names) VNet() string {
+	return truncate(fmt.Sprintf("vnet-moodle-%s-%s", n.Slug, n.reg), 64)
+}

@@ -6,6 +6,7 @@ package stacks
 import (
 	"fmt"
 
+	"github.com/fieldcert/moodle-aks/components/network"
 	"github.com/fieldcert/moodle-aks/components/resourcegroup"
 	"github.com/fieldcert/moodle-aks/components/storage"
 	"github.com/fieldcert/moodle-aks/infra"
@@ -40,6 +41,8 @@ func (s ctxSource) IsSecret(key string) bool      { return s.ctx.IsConfigSecret(
 type Region struct {
 	// ResourceGroup holds every Azure resource of the region.
 	ResourceGroup *resourcegroup.ResourceGroup
+	// Network is the VNet with the node and private endpoint subnets.
+	Network *network.Network
 	// Backups is the region's backup storage account.
 	Backups *storage.BackupStore
 }
@@ -60,6 +63,19 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		return nil, fmt.Errorf("creating the region's resource group: %w", err)
 	}
 
+	net, err := network.New(ctx, "network", &network.Args{
+		ResourceGroupName: rg.Name,
+		Location:          cfg.Region,
+		Name:              names.VNet(),
+		AddressSpace:      cfg.VnetCIDR,
+		NodeSubnet:        cfg.NodeSubnetCIDR,
+		EndpointSubnet:    cfg.EndpointSubnetCIDR,
+		Tags:              tags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the network: %w", err)
+	}
+
 	backups, err := storage.NewBackupStore(ctx, "backups", &storage.BackupStoreArgs{
 		ResourceGroupName: rg.Name,
 		AccountName:       names.StorageAccount("bkp"),
@@ -77,5 +93,5 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 	ctx.Export("residency", pulumi.String(cfg.Residency))
 	ctx.Export("resourceGroupName", rg.Name)
 	ctx.Export("backupAccountName", backups.AccountName)
-	return &Region{ResourceGroup: rg, Backups: backups}, nil
+	return &Region{ResourceGroup: rg, Network: net, Backups: backups}, nil
 }

@@ -30,6 +30,12 @@ func TestRegionStacks(t *testing.T) {
 			assert.Regexp(t, infra.ResourceGroupNameRE, rg.Input("resourceGroupName"))
 			assert.Contains(t, rg.Input("resourceGroupName"), tc.region)
 
+			vnets := rec.OfType("azure-native:network:VirtualNetwork")
+			require.Len(t, vnets, 1)
+			assert.Equal(t, []any{"10.40.0.0/16"}, vnets[0].Input("addressSpace.addressPrefixes"), "the VNet takes vnetCidr")
+			assert.Len(t, vnets[0].Input("subnets"), 2)
+			assert.Len(t, rec.OfType("azure-native:network:NetworkSecurityGroup"), 2)
+
 			accts := rec.OfType("azure-native:storage:StorageAccount")
 			require.Len(t, accts, 1)
 			acct := accts[0]

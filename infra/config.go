@@ -145,9 +145,9 @@ func Load(project, stack string, src Source) (*Config, error) {
 	}
 	c.applyDefaults()
 
-	r.str("residency", &c.Residency)
-	r.str("hostname", &c.Hostname)
-	r.str("kubernetesVersion", &c.KubernetesVersion)
+	for key, field := range c.stringFields() {
+		r.str(key, field)
+	}
 	r.zones(&c.Zones)
 	r.object("systemPool", &c.SystemPool)
 	r.object("userPool", &c.UserPool)
@@ -157,25 +157,14 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.int("moodledataQuotaGiB", &c.MoodledataQuotaGiB)
 	r.int("mysqlDiskGiB", &c.MysqlDiskGiB)
 	r.int("backupRetentionDays", &c.BackupRetentionDays)
-	r.str("backupReplication", &c.BackupReplication)
 	var dp string
 	if r.str("dataProtection", &dp) {
 		c.DataProtection = DataProtection(dp)
 	}
-	r.str("vnetCidr", &c.VnetCIDR)
-	r.str("nodeSubnetCidr", &c.NodeSubnetCIDR)
-	r.str("endpointSubnetCidr", &c.EndpointSubnetCIDR)
-	r.str("podCidr", &c.PodCIDR)
-	r.str("serviceCidr", &c.ServiceCIDR)
-	r.str("dnsServiceIp", &c.DNSServiceIP)
-	r.str("moodleImage", &c.MoodleImage)
-	r.str("mysqlImage", &c.MysqlImage)
-	r.str("redisImage", &c.RedisImage)
 	r.strs("alertEmails", &c.AlertEmails)
 	if r.str("alertWebhookUrl", &c.AlertWebhookURL) && c.AlertWebhookURL != "" && !src.IsSecret("alertWebhookUrl") {
 		r.fail("alertWebhookUrl", "is set in plain text; it carries a token, so set it with `pulumi config set --secret alertWebhookUrl ...`")
 	}
-	r.str("nameSuffix", &c.NameSuffix)
 
 	errs := append(r.errs, c.Validate()...)
 	if len(errs) > 0 {
@@ -188,11 +177,12 @@ func Load(project, stack string, src Source) (*Config, error) {
 // from config then override field by field (objects key by key).
 func (c *Config) applyDefaults() {
 	reg, _ := LookupRegion(c.Region)
+	fields := c.stringFields()
 	for _, k := range Keys {
-		if s, ok := k.Default.(string); ok {
+		if s, ok := k.Default.(string); ok && k.DefaultDoc == "" && fields[k.Name] != nil {
 			// Keys with an environment-independent default take it from the
 			// one table Pulumi.yaml is checked against.
-			c.setDefaultString(k.Name, s)
+			*fields[k.Name] = s
 		}
 	}
 	prod := c.Environment == Prod
@@ -221,26 +211,15 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-func (c *Config) setDefaultString(key, v string) {
-	switch key {
-	case "kubernetesVersion":
-		c.KubernetesVersion = v
-	case "vnetCidr":
-		c.VnetCIDR = v
-	case "nodeSubnetCidr":
-		c.NodeSubnetCIDR = v
-	case "endpointSubnetCidr":
-		c.EndpointSubnetCIDR = v
-	case "podCidr":
-		c.PodCIDR = v
-	case "serviceCidr":
-		c.ServiceCIDR = v
-	case "dnsServiceIp":
-		c.DNSServiceIP = v
-	case "mysqlImage":
-		c.MysqlImage = v
-	case "redisImage":
-		c.RedisImage = v
+// stringFields maps the plain string keys to their fields, for defaults
+// and for reading.
+func (c *Config) stringFields() map[string]*string {
+	return map[string]*string{
+		"residency": &c.Residency, "hostname": &c.Hostname, "kubernetesVersion": &c.KubernetesVersion,
+		"backupReplication": &c.BackupReplication, "vnetCidr": &c.VnetCIDR, "nodeSubnetCidr": &c.NodeSubnetCIDR,
+		"endpointSubnetCidr": &c.EndpointSubnetCIDR, "podCidr": &c.PodCIDR, "serviceCidr": &c.ServiceCIDR,
+		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "mysqlImage": &c.MysqlImage,
+		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix,
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/blang/semver"
+	"github.com/fieldcert/moodle-aks/internal/mocks"
 	"github.com/fieldcert/moodle-aks/policy/rules"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
@@ -85,40 +87,8 @@ func level(e rules.Enforcement) policyx.EnforcementLevel {
 	return policyx.EnforcementLevelMandatory
 }
 
+// plainMap gives the analyzer's properties the renderer's view (secrets
+// "[secret]", unknowns "[unknown]"), through the recorder's conversion.
 func plainMap(m property.Map) map[string]any {
-	out := make(map[string]any, m.Len())
-	for k, v := range m.All {
-		out[k] = plain(v)
-	}
-	return out
-}
-
-// plain mirrors the renderer's view: secrets "[secret]", unknowns "[unknown]".
-func plain(v property.Value) any {
-	switch {
-	case v.Secret():
-		return "[secret]"
-	case v.IsComputed():
-		return "[unknown]"
-	case v.IsNull():
-		return nil
-	case v.IsBool():
-		return v.AsBool()
-	case v.IsNumber():
-		return v.AsNumber()
-	case v.IsString():
-		return v.AsString()
-	case v.IsArray():
-		arr := v.AsArray().AsSlice()
-		out := make([]any, len(arr))
-		for i, e := range arr {
-			out[i] = plain(e)
-		}
-		return out
-	case v.IsMap():
-		return plainMap(v.AsMap())
-	case v.IsResourceReference():
-		return string(v.AsResourceReference().URN)
-	}
-	return "[asset]"
+	return mocks.Plain(resource.ToResourcePropertyMap(m))
 }

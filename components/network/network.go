@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
 	"github.com/pulumi/pulumi-azure-native-sdk/network/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -55,18 +56,9 @@ type Network struct {
 }
 
 func (a *Args) validate() error {
-	var errs []error
-	if a.ResourceGroupName == nil {
-		errs = append(errs, errors.New("resourceGroupName is required"))
-	}
-	if a.Location == "" {
-		errs = append(errs, errors.New("location is required"))
-	}
+	errs := argcheck.Placement(a.ResourceGroupName, true, a.Location, a.Tags)
 	if l := len(a.Name); l < 2 || l > 64 {
 		errs = append(errs, fmt.Errorf("name %q must be 2-64 characters", a.Name))
-	}
-	if len(a.Tags) == 0 {
-		errs = append(errs, errors.New("tags are required (infra.Tags)"))
 	}
 	space, err := netip.ParsePrefix(a.AddressSpace)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
+	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -43,15 +44,9 @@ type ResourceGroup struct {
 }
 
 func (a *Args) validate() error {
-	var errs []error
+	errs := argcheck.Placement(nil, false, a.Location, a.Tags)
 	if !infra.ResourceGroupNameRE.MatchString(a.Name) {
 		errs = append(errs, fmt.Errorf("name %q breaks Azure's resource group rule (1-90 of A-Z a-z 0-9 - _ . ( ), not ending in '.')", a.Name))
-	}
-	if a.Location == "" {
-		errs = append(errs, errors.New("location is required"))
-	}
-	if len(a.Tags) == 0 {
-		errs = append(errs, errors.New("tags are required (infra.Tags)"))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
+	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -59,24 +60,15 @@ type BackupStore struct {
 }
 
 func (a *BackupStoreArgs) validate() error {
-	var errs []error
-	if a.ResourceGroupName == nil {
-		errs = append(errs, errors.New("resourceGroupName is required"))
-	}
+	errs := argcheck.Placement(a.ResourceGroupName, true, a.Location, a.Tags)
 	if !infra.StorageAccountNameRE.MatchString(a.AccountName) {
 		errs = append(errs, fmt.Errorf("accountName %q must be 3-24 lowercase letters and digits", a.AccountName))
-	}
-	if a.Location == "" {
-		errs = append(errs, errors.New("location is required"))
 	}
 	if !slices.Contains(Replications, a.Replication) {
 		errs = append(errs, fmt.Errorf("replication %q is not one of %v", a.Replication, Replications))
 	}
 	if a.RetentionDays < 1 || a.RetentionDays > 3650 {
 		errs = append(errs, fmt.Errorf("retentionDays %d is out of range 1-3650", a.RetentionDays))
-	}
-	if len(a.Tags) == 0 {
-		errs = append(errs, errors.New("tags are required (infra.Tags)"))
 	}
 	return errors.Join(errs...)
 }

@@ -50,6 +50,18 @@ type JobsPool struct {
 	NodePool
 }
 
+// MaintenanceWindow is the weekly window for AKS upgrades.
+type MaintenanceWindow struct {
+	// DayOfWeek is an English day name, e.g. "Sunday".
+	DayOfWeek string `json:"dayOfWeek"`
+	// StartHour is the hour (0-23) the window opens, in UTCOffset.
+	StartHour int `json:"startHour"`
+	// DurationHours is how long the window stays open (4-24; AKS needs 4).
+	DurationHours int `json:"durationHours"`
+	// UTCOffset is the window's offset from UTC, "+HH:MM" or "-HH:MM".
+	UTCOffset string `json:"utcOffset"`
+}
+
 // Config is the typed, defaulted and validated config of one region stack.
 // Load it once (in stacks) and pass what each component needs.
 type Config struct {
@@ -67,6 +79,12 @@ type Config struct {
 	UserPool          NodePool
 	JobsPool          JobsPool
 
+	UpgradeChannel              string
+	MaintenanceWindow           MaintenanceWindow
+	APIServerAuthorizedIPRanges []string
+	PrivateCluster              bool
+	AKSAdminGroupObjectIDs      []string
+
 	WebMinReplicas int
 	WebMaxReplicas int
 
@@ -75,6 +93,11 @@ type Config struct {
 	BackupRetentionDays int
 	BackupReplication   string
 	DataProtection      DataProtection
+	PluginMode          string
+
+	DNSZoneName          string
+	DNSZoneResourceGroup string
+	DNSTTLSeconds        int
 
 	VnetCIDR           string
 	NodeSubnetCIDR     string
@@ -152,6 +175,11 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.object("systemPool", &c.SystemPool)
 	r.object("userPool", &c.UserPool)
 	r.object("jobsPool", &c.JobsPool)
+	r.object("maintenanceWindow", &c.MaintenanceWindow)
+	r.strs("apiServerAuthorizedIpRanges", &c.APIServerAuthorizedIPRanges)
+	r.bool("privateCluster", &c.PrivateCluster)
+	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
+	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
 	r.int("webMinReplicas", &c.WebMinReplicas)
 	r.int("webMaxReplicas", &c.WebMaxReplicas)
 	r.int("moodledataQuotaGiB", &c.MoodledataQuotaGiB)
@@ -185,6 +213,8 @@ func (c *Config) applyDefaults() {
 			*fields[k.Name] = s
 		}
 	}
+	c.DNSTTLSeconds = 3600
+	c.MaintenanceWindow = MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 2, DurationHours: 4, UTCOffset: "+00:00"}
 	prod := c.Environment == Prod
 	if prod {
 		if reg.Zones {
@@ -219,7 +249,8 @@ func (c *Config) stringFields() map[string]*string {
 		"backupReplication": &c.BackupReplication, "vnetCidr": &c.VnetCIDR, "nodeSubnetCidr": &c.NodeSubnetCIDR,
 		"endpointSubnetCidr": &c.EndpointSubnetCIDR, "podCidr": &c.PodCIDR, "serviceCidr": &c.ServiceCIDR,
 		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "mysqlImage": &c.MysqlImage,
-		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix,
+		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix, "upgradeChannel": &c.UpgradeChannel,
+		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
 	}
 }
 
@@ -285,6 +316,19 @@ func (r *reader) int(key string, dst *int) {
 		return
 	}
 	*dst = n
+}
+
+func (r *reader) bool(key string, dst *bool) {
+	v, ok := r.raw(key)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(key, "%q is not true or false", v)
+		return
+	}
+	*dst = b
 }
 
 func (r *reader) strs(key string, dst *[]string) {

@@ -16,9 +16,12 @@ func valid(env string) map[string]string {
 		"residency":   "eu",
 		"hostname":    "learn.example.com",
 		"moodleImage": "registry.example.com/moodle:4.5.7",
+		// Documentation range (RFC 5737) standing in for the agents' egress.
+		"apiServerAuthorizedIpRanges": `["203.0.113.0/24"]`,
 	}
 	if env == "prod" {
 		m["alertEmails"] = `["oncall@example.com"]`
+		m["aksAdminGroupObjectIds"] = `["6f1c3b1e-8a52-4c2e-9d0e-1b2a3c4d5e6f"]`
 	}
 	return m
 }
@@ -137,6 +140,21 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"alert email with name", "dev", map[string]string{"alertEmails": `["Ops <ops@example.com>"]`}, "alertEmails[0]", "not a plain email"},
 		{"alert emails not a list", "dev", map[string]string{"alertEmails": `ops@example.com`}, "alertEmails", "not a list of strings"},
 		{"prod without receivers", "prod", map[string]string{"alertEmails": `[]`}, "alertEmails", "at least one alert receiver"},
+		{"upgrade channel", "dev", map[string]string{"upgradeChannel": "fast"}, "upgradeChannel", "allowed: patch, stable, rapid, none"},
+		{"maintenance too short", "dev", map[string]string{"maintenanceWindow": `{"durationHours": 2}`}, "maintenanceWindow.durationHours", "allowed: 4 to 24"},
+		{"maintenance day", "dev", map[string]string{"maintenanceWindow": `{"dayOfWeek": "sunday"}`}, "maintenanceWindow.dayOfWeek", "allowed: Monday"},
+		{"maintenance offset", "dev", map[string]string{"maintenanceWindow": `{"utcOffset": "UTC"}`}, "maintenanceWindow.utcOffset", "not an offset"},
+		{"maintenance hour", "dev", map[string]string{"maintenanceWindow": `{"startHour": 24}`}, "maintenanceWindow.startHour", "allowed: 0 to 23"},
+		{"api server open to all", "dev", map[string]string{"apiServerAuthorizedIpRanges": `["0.0.0.0/0"]`}, "apiServerAuthorizedIpRanges[0]", "whole internet"},
+		{"api server range malformed", "dev", map[string]string{"apiServerAuthorizedIpRanges": `["10.0.0.300/32"]`}, "apiServerAuthorizedIpRanges[0]", "not an IPv4 address or CIDR"},
+		{"api server unrestricted", "dev", map[string]string{"apiServerAuthorizedIpRanges": `[]`}, "apiServerAuthorizedIpRanges", "or set privateCluster"},
+		{"private cluster not bool", "dev", map[string]string{"privateCluster": "yes"}, "privateCluster", "not true or false"},
+		{"admin group not uuid", "prod", map[string]string{"aksAdminGroupObjectIds": `["platform-admins"]`}, "aksAdminGroupObjectIds[0]", "not an Entra object ID"},
+		{"prod without admin group", "prod", map[string]string{"aksAdminGroupObjectIds": `[]`}, "aksAdminGroupObjectIds", "at least one Entra admin group"},
+		{"plugin mode", "dev", map[string]string{"pluginMode": "ui"}, "pluginMode", "allowed: baked, share"},
+		{"dns ttl", "dev", map[string]string{"dnsTtlSeconds": "5"}, "dnsTtlSeconds", "allowed: 60 to 86400"},
+		{"dns zone without hostname", "dev", map[string]string{"dnsZoneName": "other.example", "dnsZoneResourceGroup": "rg-dns"}, "dnsZoneName", "does not contain hostname"},
+		{"dns zone without group", "dev", map[string]string{"dnsZoneName": "example.com"}, "dnsZoneResourceGroup", "required when dnsZoneName is set"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {
@@ -151,6 +169,16 @@ func TestLoadRejectsBadValues(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+func TestPrivateClusterNeedsNoRanges(t *testing.T) {
+	v := valid("dev")
+	v["apiServerAuthorizedIpRanges"] = `[]`
+	v["privateCluster"] = "true"
+	c, err := load(t, v)
+	require.NoError(t, err)
+	assert.True(t, c.PrivateCluster)
+	assert.Equal(t, MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 2, DurationHours: 4, UTCOffset: "+00:00"}, c.MaintenanceWindow)
 }
 
 func TestLoadReportsEveryProblemAtOnce(t *testing.T) {

@@ -62,6 +62,16 @@ var Keys = []Key{
 		Description: "Fewest Moodle web pods the HorizontalPodAutoscaler keeps; at least 2 in prod so a disruption budget can keep one serving."},
 	{Name: "webMaxReplicas", Type: "integer", Default: 0, DefaultDoc: "`0`: dev: 3; prod: 60",
 		Description: "Most Moodle web pods the HorizontalPodAutoscaler may run (at most 500)."},
+	{Name: "upgradeChannel", Type: "string", Default: "patch",
+		Description: "AKS auto-upgrade channel: `patch`, `stable`, `rapid` or `none`; node OS images follow `NodeImage`."},
+	{Name: "maintenanceWindow", Type: "object", Default: map[string]any{}, DefaultDoc: "`{}`: `{dayOfWeek: Sunday, startHour: 2, durationHours: 4, utcOffset: \"+00:00\"}`",
+		Description: "Weekly window `{dayOfWeek, startHour, durationHours, utcOffset}` in which AKS may upgrade Kubernetes and node images (durationHours 4 to 24)."},
+	{Name: "apiServerAuthorizedIpRanges", Type: "array", Default: []any{},
+		Description: "IPv4 CIDRs allowed to reach the AKS API server (pipeline agents, admins); required unless `privateCluster` is true."},
+	{Name: "privateCluster", Type: "boolean", Default: false,
+		Description: "Make the API server private (reachable only from the VNet or peered networks); the pipeline then needs a self-hosted agent there."},
+	{Name: "aksAdminGroupObjectIds", Type: "array", Default: []any{},
+		Description: "Entra ID group object IDs that get cluster admin through Azure RBAC; prod needs at least one, because prod disables local accounts."},
 	{Name: "moodledataQuotaGiB", Type: "integer", Default: 0, DefaultDoc: "`0`: dev: 100; prod: 1024",
 		Description: "Quota of the moodledata NFS share in GiB (Premium Files: 100 to 102400)."},
 	{Name: "mysqlDiskGiB", Type: "integer", Default: 0, DefaultDoc: "`0`: dev: 32; prod: 256",
@@ -72,6 +82,14 @@ var Keys = []Key{
 		Description: "Replication of the backup storage account: `LRS`, `ZRS`, `GRS`, `RAGRS`, `GZRS` or `RAGZRS`. Geo-replication is refused by policy where the paired region is outside `residency`."},
 	{Name: "dataProtection", Type: "string", Default: "auto", DefaultDoc: "`auto`: prod: `protect`; dev: `retain`",
 		Description: "How data resources (storage accounts, shares, containers, disks) resist deletion: `protect` (Pulumi refuses to delete or replace them), `retain` (deleting the stack leaves them in Azure) or `none`; prod cannot use `none`."},
+	{Name: "pluginMode", Type: "string", Default: "baked",
+		Description: "Where Moodle plugins come from: `baked` into the image (immutable, preferred) or `share`, an NFS share for plugins installed from the web UI."},
+	{Name: "dnsZoneName", Type: "string", Default: "",
+		Description: "Azure DNS zone that holds `hostname` (e.g. `fieldcert.example`); empty: no DNS record is managed."},
+	{Name: "dnsZoneResourceGroup", Type: "string", Default: "",
+		Description: "Resource group of `dnsZoneName`; required when `dnsZoneName` is set."},
+	{Name: "dnsTtlSeconds", Type: "integer", Default: 3600,
+		Description: "TTL of the site's DNS record (60 to 86400); lower it to 300 a day before a migration cut-over."},
 	{Name: "vnetCidr", Type: "string", Default: "10.40.0.0/16",
 		Description: "Address space of the region's VNet."},
 	{Name: "nodeSubnetCidr", Type: "string", Default: "10.40.0.0/20",
@@ -137,6 +155,35 @@ func ConfigReference() string {
 			typ += " (secret)"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", k.Name, typ, def, k.Description)
+	}
+	return b.String()
+}
+
+// PulumiYAMLConfig renders Keys as the `config:` block of Pulumi.yaml
+// (`go run ./cmd/configdoc -yaml`).
+func PulumiYAMLConfig() string {
+	var b strings.Builder
+	b.WriteString("config:\n")
+	for _, k := range Keys {
+		fmt.Fprintf(&b, "  %s:\n    type: %s\n", k.Name, k.Type)
+		if k.Type == "array" {
+			b.WriteString("    items:\n      type: string\n")
+		}
+		d := strings.ReplaceAll(k.Description, "`", "")
+		switch {
+		case k.DefaultDoc == "required":
+			d += " Required."
+		case k.DefaultDoc != "":
+			d += " Default " + strings.ReplaceAll(k.DefaultDoc, "`", "") + "."
+		}
+		fmt.Fprintf(&b, "    description: %q\n", d)
+		switch {
+		case k.Default == nil:
+		case k.Type == "string":
+			fmt.Fprintf(&b, "    default: %q\n", k.Default)
+		default:
+			fmt.Fprintf(&b, "    default: %s\n", k.YAMLDefault())
+		}
 	}
 	return b.String()
 }

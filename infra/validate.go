@@ -28,6 +28,8 @@ var (
 	vmSizeRE     = regexp.MustCompile(`^Standard_[A-Za-z0-9_]+$`)
 	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	suffixRE     = regexp.MustCompile(`^[a-z0-9]{4,8}$`)
+	uuidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	utcOffsetRE  = regexp.MustCompile(`^[+-](0\d|1[0-4]):(00|30|45)$`)
 	// imageRE follows the distribution reference grammar: registry host
 	// (optional port), lowercase path components, then tag and/or digest.
 	imageRE = regexp.MustCompile(`^((?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d+)?/)?` +
@@ -73,6 +75,8 @@ func (c *Config) Validate() []error {
 		v.pool("jobsPool", c.JobsPool.NodePool, 0)
 	}
 
+	v.aks(c)
+
 	minWeb := 1
 	if c.Environment == Prod {
 		// A PodDisruptionBudget can only keep a pod serving during a drain
@@ -98,6 +102,17 @@ func (c *Config) Validate() []error {
 	}
 
 	v.network(c)
+	v.oneOf("pluginMode", c.PluginMode, []string{"baked", "share"})
+	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)
+	if c.DNSZoneName != "" {
+		v.hostname("dnsZoneName", c.DNSZoneName)
+		if c.Hostname != c.DNSZoneName && !strings.HasSuffix(c.Hostname, "."+c.DNSZoneName) {
+			v.fail("dnsZoneName", "%q does not contain hostname %q", c.DNSZoneName, c.Hostname)
+		}
+		if !ResourceGroupNameRE.MatchString(c.DNSZoneResourceGroup) {
+			v.fail("dnsZoneResourceGroup", "%q is not a resource group name; it is required when dnsZoneName is set", c.DNSZoneResourceGroup)
+		}
+	}
 
 	if c.MoodleImage == "" {
 		v.fail("moodleImage", "is required; set the Moodle image built from images/ with an exact tag")
@@ -125,6 +140,42 @@ func (c *Config) Validate() []error {
 		v.fail("nameSuffix", "%q must be 4 to 8 lowercase letters and digits", c.NameSuffix)
 	}
 	return v.errs
+}
+
+// aks checks the cluster's access, upgrade and maintenance settings.
+func (v *validator) aks(c *Config) {
+	v.oneOf("upgradeChannel", c.UpgradeChannel, []string{"patch", "stable", "rapid", "none"})
+	w := c.MaintenanceWindow
+	days := []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+	v.oneOf("maintenanceWindow.dayOfWeek", w.DayOfWeek, days)
+	v.between("maintenanceWindow.startHour", w.StartHour, 0, 23)
+	v.between("maintenanceWindow.durationHours", w.DurationHours, 4, 24)
+	if !utcOffsetRE.MatchString(w.UTCOffset) {
+		v.fail("maintenanceWindow.utcOffset", "%q is not an offset such as +00:00 or -05:00", w.UTCOffset)
+	}
+	for i, r := range c.APIServerAuthorizedIPRanges {
+		key := fmt.Sprintf("apiServerAuthorizedIpRanges[%d]", i)
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(r); aerr == nil && a.Is4() {
+				continue
+			}
+			v.fail(key, "%q is not an IPv4 address or CIDR", r)
+		} else if p.Bits() == 0 {
+			v.fail(key, "%q opens the API server to the whole internet", r)
+		}
+	}
+	if !c.PrivateCluster && len(c.APIServerAuthorizedIPRanges) == 0 {
+		v.fail("apiServerAuthorizedIpRanges", "is empty: restrict the API server with authorized ranges, or set privateCluster to true")
+	}
+	for i, id := range c.AKSAdminGroupObjectIDs {
+		if !uuidRE.MatchString(id) {
+			v.fail(fmt.Sprintf("aksAdminGroupObjectIds[%d]", i), "%q is not an Entra object ID (a UUID)", id)
+		}
+	}
+	if c.Environment == Prod && len(c.AKSAdminGroupObjectIDs) == 0 {
+		v.fail("aksAdminGroupObjectIds", "prod disables local accounts, so at least one Entra admin group is needed")
+	}
 }
 
 type validator struct{ errs []error }

@@ -42,6 +42,16 @@ func TestPulumiYAMLDeclaresEveryKeyTheProgramReads(t *testing.T) {
 	}
 }
 
+func TestPulumiYAMLConfigBlockIsGenerated(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "Pulumi.yaml"))
+	require.NoError(t, err)
+	text := string(b)
+	i := strings.Index(text, "\nconfig:\n")
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, infra.PulumiYAMLConfig(), text[i+1:],
+		"Pulumi.yaml's config block is stale: replace it with the output of `go run ./cmd/configdoc -yaml`")
+}
+
 func TestStackFilesSetOnlyDeclaredKeys(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(root, "Pulumi.*.yaml"))
 	require.NoError(t, err)

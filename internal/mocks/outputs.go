@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fieldcert/moodle-aks/policy/rules"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -33,7 +34,7 @@ func computedOutputs(args pulumi.MockResourceArgs) (string, resource.PropertyMap
 		return ""
 	}
 	set := func(k string, v any) { out[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
-	typ := args.TypeToken
+	typ := rules.BaseType(args.TypeToken)
 
 	switch {
 	case strings.HasPrefix(typ, "azure-native:"):

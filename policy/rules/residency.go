@@ -46,7 +46,7 @@ var ResidencyReplication = Rule{
 		"region's pair is inside the stack's residency boundary (infra/regions.go).",
 	Enforcement: Mandatory,
 	Check: perResource(func(s *Stack, r Resource) []string {
-		if r.Type != "azure-native:storage:StorageAccount" {
+		if BaseType(r.Type) != "azure-native:storage:StorageAccount" {
 			return nil
 		}
 		sku := r.String("sku.name")
@@ -105,7 +105,7 @@ var StandardTags = Rule{
 // executable: Pulumi gives stack policies no config).
 func StackFromResources(resources []Resource) (*Stack, error) {
 	for _, r := range resources {
-		if r.Type != "azure-native:resources:ResourceGroup" {
+		if BaseType(r.Type) != "azure-native:resources:ResourceGroup" {
 			continue
 		}
 		s := &Stack{

@@ -141,6 +141,20 @@ func perResource(check func(s *Stack, r Resource) []string) func(*Stack) []Findi
 	}
 }
 
+// BaseType drops the API version from a type token:
+// "azure-native:containerservice/v20241001:ManagedCluster" becomes
+// "azure-native:containerservice:ManagedCluster", so rules match whichever
+// API version a component imports.
+func BaseType(t string) string {
+	parts := strings.Split(t, ":")
+	if len(parts) == 3 {
+		if i := strings.Index(parts[1], "/v"); i > 0 && parts[0] == "azure-native" {
+			parts[1] = parts[1][:i]
+		}
+	}
+	return strings.Join(parts, ":")
+}
+
 // isAzure reports whether a resource is an Azure Native custom resource.
 func isAzure(r Resource) bool {
 	return r.Custom && strings.HasPrefix(r.Type, "azure-native:")

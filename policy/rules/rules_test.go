@@ -113,3 +113,9 @@ func TestStackFromResources(t *testing.T) {
 	_, err = StackFromResources([]Resource{account("Standard_LRS", "brazilsouth")})
 	assert.ErrorContains(t, err, "no azure-native:resources:ResourceGroup")
 }
+
+func TestBaseType(t *testing.T) {
+	assert.Equal(t, "azure-native:containerservice:ManagedCluster", BaseType("azure-native:containerservice/v20241001:ManagedCluster"))
+	assert.Equal(t, "azure-native:storage:StorageAccount", BaseType("azure-native:storage:StorageAccount"))
+	assert.Equal(t, "kubernetes:apps/v1:Deployment", BaseType("kubernetes:apps/v1:Deployment"), "only Azure Native tokens carry API versions in the module")
+}

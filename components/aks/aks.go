@@ -1,0 +1,468 @@
+// Package aks provides the region's AKS cluster: an autoscaled system pool,
+// an autoscaled user pool for Moodle and its data stores, an optional jobs
+// pool that scales to zero, Entra ID with Azure RBAC, workload identity,
+// Azure CNI overlay with Cilium, the CSI drivers, planned upgrades, a
+// static ingress IP, and a Kubernetes provider for the in-cluster
+// components.
+package aks
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+
+	"github.com/fieldcert/moodle-aks/components/identity"
+	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
+	"github.com/fieldcert/moodle-aks/infra"
+	cs "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20241001"
+	"github.com/pulumi/pulumi-azure-native-sdk/network/v2"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// TypeToken is the component's type; with the child names it forms URNs.
+const TypeToken = "moodle:aks:Cluster"
+
+// Node labels and taints that steer workloads to pools.
+const (
+	// PoolLabel is the node label that names a pool's role.
+	PoolLabel = "moodle.fieldcert/pool"
+	// SystemTaint keeps everything but critical add-ons off system nodes.
+	SystemTaint = "CriticalAddonsOnly=true:NoSchedule"
+	// JobsTaint keeps everything but jobs that tolerate it off the jobs pool.
+	JobsTaint = "moodle.fieldcert/pool=jobs:NoSchedule"
+)
+
+// IngressIPTag marks the one public IP a region stack may own: the ingress
+// gateway's. The policy pack refuses any other.
+const IngressIPTag = "purpose"
+
+var (
+	vmSizeRE  = regexp.MustCompile(`^Standard_[A-Za-z0-9_]+$`)
+	versionRE = regexp.MustCompile(`^1\.\d+(\.\d+)?$`)
+)
+
+// Pool sizes one autoscaled node pool.
+type Pool struct {
+	// VMSize is the Azure VM size (required).
+	VMSize string
+	// MinCount is the fewest nodes (system pool: at least 1).
+	MinCount int
+	// MaxCount is the most nodes (at most 1000).
+	MaxCount int
+}
+
+// Args configures a Cluster.
+type Args struct {
+	// ResourceGroupName is the group the cluster lives in (required).
+	ResourceGroupName pulumi.StringInput
+	// Location is the ARM region (required).
+	Location string
+	// Name is the cluster's Azure name (required; infra.Names.Cluster).
+	Name string
+	// DNSPrefix is the API server's DNS prefix (required; infra.Names.DNSPrefix).
+	DNSPrefix string
+	// NodeResourceGroup names the group AKS creates for nodes (required).
+	NodeResourceGroup string
+	// KubernetesVersion is "1.MINOR" or "1.MINOR.PATCH" (required).
+	KubernetesVersion string
+	// Zones are the availability zones of every pool (optional).
+	Zones []string
+	// SystemPool runs critical add-ons only (required).
+	SystemPool Pool
+	// UserPool runs Moodle, its data stores and the platform (required).
+	UserPool Pool
+	// JobsPool runs cron, integration and migration jobs; nil: no jobs pool.
+	JobsPool *Pool
+	// NodeSubnetID is the ARM ID of the node subnet (required).
+	NodeSubnetID pulumi.StringInput
+	// PodCIDR, ServiceCIDR and DNSServiceIP configure CNI overlay (required).
+	PodCIDR, ServiceCIDR, DNSServiceIP string
+	// Tier is the SKU tier: "Standard" (uptime SLA, prod) or "Free" (required).
+	Tier string
+	// DisableLocalAccounts leaves Entra ID as the only way in (prod).
+	DisableLocalAccounts bool
+	// AdminGroupObjectIDs get cluster admin through Azure RBAC.
+	AdminGroupObjectIDs []string
+	// AuthorizedIPRanges may reach the API server; required unless PrivateCluster.
+	AuthorizedIPRanges []string
+	// PrivateCluster makes the API server private.
+	PrivateCluster bool
+	// UpgradeChannel is "patch", "stable", "rapid" or "none" (required).
+	UpgradeChannel string
+	// Maintenance is the weekly window for Kubernetes and node OS upgrades.
+	Maintenance infra.MaintenanceWindow
+	// IngressIPName names the ingress gateway's static public IP (required).
+	IngressIPName string
+	// SubscriptionID completes role definition IDs (required).
+	SubscriptionID pulumi.StringInput
+	// Tags go on every Azure resource (required: infra.Tags).
+	Tags map[string]string
+}
+
+// Cluster is the AKS cluster with its pools, identity and provider.
+type Cluster struct {
+	pulumi.ResourceState
+
+	// Name is the cluster's Azure name.
+	Name pulumi.StringOutput
+	// ID is the cluster's ARM ID.
+	ID pulumi.IDOutput
+	// OIDCIssuerURL federates workload identities.
+	OIDCIssuerURL pulumi.StringOutput
+	// KubeletObjectID is the kubelet identity, for AcrPull on a registry.
+	KubeletObjectID pulumi.StringOutput
+	// IngressIPAddress is the ingress gateway's static public address.
+	IngressIPAddress pulumi.StringOutput
+	// IngressIPID is the ARM ID of that public IP, for DNS alias records.
+	IngressIPID pulumi.IDOutput
+	// IngressIPName and IngressIPResourceGroup go in the gateway Service's
+	// azure-pip-name and azure-load-balancer-resource-group annotations.
+	IngressIPName string
+	// IngressIPResourceGroup is the group that holds the ingress IP.
+	IngressIPResourceGroup pulumi.StringOutput
+	// Provider deploys the in-cluster components; its kubeconfig is secret.
+	Provider *kubernetes.Provider
+}
+
+func (p Pool) validate(field string, minAllowed int) []error {
+	var errs []error
+	if !vmSizeRE.MatchString(p.VMSize) {
+		errs = append(errs, fmt.Errorf("%s.vmSize %q is not an Azure VM size", field, p.VMSize))
+	}
+	if p.MinCount < minAllowed || p.MaxCount > infra.MaxPoolNodes || p.MinCount > p.MaxCount || p.MaxCount < 1 {
+		errs = append(errs, fmt.Errorf("%s bounds %d..%d are invalid: need %d <= min <= max <= %d", field, p.MinCount, p.MaxCount, minAllowed, infra.MaxPoolNodes))
+	}
+	return errs
+}
+
+func (a *Args) validate() error {
+	errs := argcheck.Placement(a.ResourceGroupName, true, a.Location, a.Tags)
+	if !infra.ClusterNameRE.MatchString(a.Name) {
+		errs = append(errs, fmt.Errorf("name %q breaks AKS naming rules", a.Name))
+	}
+	if !infra.DNSPrefixRE.MatchString(a.DNSPrefix) {
+		errs = append(errs, fmt.Errorf("dnsPrefix %q breaks AKS DNS prefix rules", a.DNSPrefix))
+	}
+	if !infra.ResourceGroupNameRE.MatchString(a.NodeResourceGroup) || len(a.NodeResourceGroup) > 80 {
+		errs = append(errs, fmt.Errorf("nodeResourceGroup %q is not a resource group name of at most 80 characters", a.NodeResourceGroup))
+	}
+	if !versionRE.MatchString(a.KubernetesVersion) {
+		errs = append(errs, fmt.Errorf("kubernetesVersion %q is not 1.MINOR or 1.MINOR.PATCH", a.KubernetesVersion))
+	}
+	errs = append(errs, a.SystemPool.validate("systemPool", 1)...)
+	errs = append(errs, a.UserPool.validate("userPool", 0)...)
+	if a.JobsPool != nil {
+		errs = append(errs, a.JobsPool.validate("jobsPool", 0)...)
+	}
+	if a.NodeSubnetID == nil {
+		errs = append(errs, errors.New("nodeSubnetID is required"))
+	}
+	for _, c := range []struct{ field, v string }{{"podCIDR", a.PodCIDR}, {"serviceCIDR", a.ServiceCIDR}} {
+		if _, err := netip.ParsePrefix(c.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not a CIDR", c.field, c.v))
+		}
+	}
+	if _, err := netip.ParseAddr(a.DNSServiceIP); err != nil {
+		errs = append(errs, fmt.Errorf("dnsServiceIP %q is not an IP address", a.DNSServiceIP))
+	}
+	if !slices.Contains([]string{"Free", "Standard"}, a.Tier) {
+		errs = append(errs, fmt.Errorf("tier %q is not Free or Standard", a.Tier))
+	}
+	if !slices.Contains([]string{"patch", "stable", "rapid", "none"}, a.UpgradeChannel) {
+		errs = append(errs, fmt.Errorf("upgradeChannel %q is not patch, stable, rapid or none", a.UpgradeChannel))
+	}
+	if a.Maintenance.DurationHours < 4 || a.Maintenance.DayOfWeek == "" {
+		errs = append(errs, fmt.Errorf("maintenance window %+v needs a day and at least 4 hours", a.Maintenance))
+	}
+	if !a.PrivateCluster && len(a.AuthorizedIPRanges) == 0 {
+		errs = append(errs, errors.New("the API server must be restricted: set authorizedIPRanges or privateCluster"))
+	}
+	if a.DisableLocalAccounts && len(a.AdminGroupObjectIDs) == 0 {
+		errs = append(errs, errors.New("with local accounts disabled, adminGroupObjectIDs must name at least one Entra group"))
+	}
+	if a.IngressIPName == "" {
+		errs = append(errs, errors.New("ingressIPName is required"))
+	}
+	if a.SubscriptionID == nil {
+		errs = append(errs, errors.New("subscriptionID is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// autoscalerProfile is tuned for Moodle's very elastic load (exam days,
+// regional rollouts) and for cost: scale up without delay, scale down
+// after ten quiet minutes, and never keep a node just for an emptyDir.
+func autoscalerProfile() *cs.ManagedClusterPropertiesAutoScalerProfileArgs {
+	return &cs.ManagedClusterPropertiesAutoScalerProfileArgs{
+		// Pick the pool that leaves the least idle CPU and memory.
+		Expander: pulumi.String("least-waste"),
+		// Spread scale-ups evenly over the zones of zonal pools.
+		BalanceSimilarNodeGroups: pulumi.String("true"),
+		ScanInterval:             pulumi.String("10s"),
+		NewPodScaleUpDelay:       pulumi.String("0s"),
+		MaxNodeProvisionTime:     pulumi.String("15m"),
+		// Ten minutes after a scale-up, and ten minutes of low use, before a
+		// node goes: long enough to ride out the gaps in an exam-day surge.
+		ScaleDownDelayAfterAdd: pulumi.String("10m"),
+		ScaleDownUnneededTime:  pulumi.String("10m"),
+		// Nodes under half used are candidates for removal.
+		ScaleDownUtilizationThreshold: pulumi.String("0.5"),
+		// Moodle pods keep $CFG->localcachedir on an emptyDir; with the
+		// default of skipping such nodes, the web pool would never shrink.
+		SkipNodesWithLocalStorage: pulumi.String("false"),
+		// Give Moodle requests and cron runs time to finish on drain.
+		MaxGracefulTerminationSec:      pulumi.String("600"),
+		DaemonsetEvictionForEmptyNodes: pulumi.Bool(true),
+	}
+}
+
+func poolProfile(name, mode string, p Pool, a *Args, labels map[string]string, taints []string) *cs.ManagedClusterAgentPoolProfileArgs {
+	return &cs.ManagedClusterAgentPoolProfileArgs{
+		Name:                pulumi.String(name),
+		Mode:                pulumi.String(mode),
+		VmSize:              pulumi.String(p.VMSize),
+		OsType:              pulumi.String("Linux"),
+		OsSKU:               pulumi.String("AzureLinux"),
+		OrchestratorVersion: pulumi.String(a.KubernetesVersion),
+		EnableAutoScaling:   pulumi.Bool(true),
+		MinCount:            pulumi.Int(p.MinCount),
+		MaxCount:            pulumi.Int(p.MaxCount),
+		Count:               pulumi.Int(max(p.MinCount, 1)),
+		AvailabilityZones:   pulumi.ToStringArray(a.Zones),
+		VnetSubnetID:        a.NodeSubnetID,
+		EnableNodePublicIP:  pulumi.Bool(false),
+		NodeLabels:          pulumi.ToStringMap(labels),
+		NodeTaints:          pulumi.ToStringArray(taints),
+		Tags:                pulumi.ToStringMap(a.Tags),
+		Type:                pulumi.String("VirtualMachineScaleSets"),
+	}
+}
+
+// New registers the cluster and everything around it.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	if args == nil {
+		return nil, fmt.Errorf("aks cluster %q: args are required", name)
+	}
+	a := *args
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("aks cluster %q: %w", name, err)
+	}
+	c := &Cluster{IngressIPName: a.IngressIPName}
+	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("registering aks cluster component %q: %w", name, err)
+	}
+	tags := pulumi.ToStringMap(a.Tags)
+
+	// The ingress gateway's static, zone-redundant public IP: the only
+	// public IP of the region (issue 4 points the gateway Service at it).
+	ipTags := pulumi.StringMap{IngressIPTag: pulumi.String("ingress")}
+	for k, v := range a.Tags {
+		ipTags[k] = pulumi.String(v)
+	}
+	ip, err := network.NewPublicIPAddress(ctx, name+"-ingress-ip", &network.PublicIPAddressArgs{
+		PublicIpAddressName:      pulumi.String(a.IngressIPName),
+		ResourceGroupName:        a.ResourceGroupName,
+		Location:                 pulumi.String(a.Location),
+		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard"), Tier: pulumi.String("Regional")},
+		PublicIPAllocationMethod: pulumi.String("Static"),
+		PublicIPAddressVersion:   pulumi.String("IPv4"),
+		Zones:                    pulumi.ToStringArray(a.Zones),
+		Tags:                     ipTags,
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, fmt.Errorf("creating ingress public IP %q: %w", a.IngressIPName, err)
+	}
+
+	// The control plane's identity must join the node subnet and attach the
+	// ingress IP to its load balancer; nothing more.
+	cp, err := identity.New(ctx, name+"-control-plane", &identity.Args{
+		ResourceGroupName: a.ResourceGroupName,
+		Location:          a.Location,
+		Name:              "id-" + a.Name + "-control-plane",
+		Tags:              a.Tags,
+		SubscriptionID:    a.SubscriptionID,
+		Grants: []identity.Grant{
+			{Role: identity.RoleNetworkContributor, Scope: a.NodeSubnetID, What: "subnet"},
+			{Role: identity.RoleNetworkContributor, Scope: ip.ID().ToStringOutput(), What: "ingress-ip"},
+		},
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+
+	api := &cs.ManagedClusterAPIServerAccessProfileArgs{EnablePrivateCluster: pulumi.Bool(a.PrivateCluster)}
+	if len(a.AuthorizedIPRanges) > 0 && !a.PrivateCluster {
+		api.AuthorizedIPRanges = pulumi.ToStringArray(a.AuthorizedIPRanges)
+	}
+	channel := a.UpgradeChannel
+	cluster, err := cs.NewManagedCluster(ctx, name+"-cluster", &cs.ManagedClusterArgs{
+		ResourceName:      pulumi.String(a.Name),
+		ResourceGroupName: a.ResourceGroupName,
+		Location:          pulumi.String(a.Location),
+		DnsPrefix:         pulumi.String(a.DNSPrefix),
+		NodeResourceGroup: pulumi.String(a.NodeResourceGroup),
+		KubernetesVersion: pulumi.String(a.KubernetesVersion),
+		Sku:               &cs.ManagedClusterSKUArgs{Name: pulumi.String("Base"), Tier: pulumi.String(a.Tier)},
+		Identity: &cs.ManagedClusterIdentityArgs{
+			Type:                   cs.ResourceIdentityTypeUserAssigned,
+			UserAssignedIdentities: pulumi.StringArray{cp.ID.ToStringOutput()},
+		},
+		// Only the system pool is declared here (AKS needs one to create the
+		// cluster); the other pools are AgentPool resources of their own.
+		AgentPoolProfiles: cs.ManagedClusterAgentPoolProfileArray{
+			poolProfile("system", "System", a.SystemPool, &a, map[string]string{PoolLabel: "system"}, []string{SystemTaint}),
+		},
+		AutoScalerProfile: autoscalerProfile(),
+		NetworkProfile: &cs.ContainerServiceNetworkProfileArgs{
+			NetworkPlugin:     pulumi.String("azure"),
+			NetworkPluginMode: pulumi.String("overlay"),
+			// Cilium enforces NetworkPolicies in the dataplane.
+			NetworkDataplane: pulumi.String("cilium"),
+			NetworkPolicy:    pulumi.String("cilium"),
+			PodCidr:          pulumi.String(a.PodCIDR),
+			ServiceCidr:      pulumi.String(a.ServiceCIDR),
+			DnsServiceIP:     pulumi.String(a.DNSServiceIP),
+			LoadBalancerSku:  pulumi.String("standard"),
+			OutboundType:     pulumi.String("loadBalancer"),
+		},
+		EnableRBAC: pulumi.Bool(true),
+		AadProfile: &cs.ManagedClusterAADProfileArgs{
+			Managed:             pulumi.Bool(true),
+			EnableAzureRBAC:     pulumi.Bool(true),
+			AdminGroupObjectIDs: pulumi.ToStringArray(a.AdminGroupObjectIDs),
+		},
+		DisableLocalAccounts:   pulumi.Bool(a.DisableLocalAccounts),
+		ApiServerAccessProfile: api,
+		OidcIssuerProfile:      &cs.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
+		SecurityProfile: &cs.ManagedClusterSecurityProfileArgs{
+			WorkloadIdentity: &cs.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
+		},
+		StorageProfile: &cs.ManagedClusterStorageProfileArgs{
+			DiskCSIDriver:      &cs.ManagedClusterStorageProfileDiskCSIDriverArgs{Enabled: pulumi.Bool(true)},
+			FileCSIDriver:      &cs.ManagedClusterStorageProfileFileCSIDriverArgs{Enabled: pulumi.Bool(true)},
+			SnapshotController: &cs.ManagedClusterStorageProfileSnapshotControllerArgs{Enabled: pulumi.Bool(true)},
+			BlobCSIDriver:      &cs.ManagedClusterStorageProfileBlobCSIDriverArgs{Enabled: pulumi.Bool(false)},
+		},
+		AutoUpgradeProfile: &cs.ManagedClusterAutoUpgradeProfileArgs{
+			UpgradeChannel:       pulumi.String(channel),
+			NodeOSUpgradeChannel: pulumi.String("NodeImage"),
+		},
+		Tags: tags,
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{cp}),
+		// The autoscaler owns the node count; a refresh must not reset it.
+		pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}))
+	if err != nil {
+		return nil, fmt.Errorf("creating AKS cluster %q: %w", a.Name, err)
+	}
+
+	pools := []struct {
+		name   string
+		pool   *Pool
+		taints []string
+	}{
+		{"user", &a.UserPool, nil},
+		{"jobs", a.JobsPool, []string{JobsTaint}},
+	}
+	for _, p := range pools {
+		if p.pool == nil {
+			continue
+		}
+		prof := poolProfile(p.name, "User", *p.pool, &a, map[string]string{PoolLabel: p.name}, p.taints)
+		if _, err := cs.NewAgentPool(ctx, name+"-"+p.name+"-pool", &cs.AgentPoolArgs{
+			AgentPoolName:       pulumi.String(p.name),
+			ResourceName:        cluster.Name,
+			ResourceGroupName:   a.ResourceGroupName,
+			Mode:                prof.Mode,
+			VmSize:              prof.VmSize,
+			OsType:              prof.OsType,
+			OsSKU:               prof.OsSKU,
+			OrchestratorVersion: prof.OrchestratorVersion,
+			EnableAutoScaling:   prof.EnableAutoScaling,
+			MinCount:            prof.MinCount,
+			MaxCount:            prof.MaxCount,
+			AvailabilityZones:   prof.AvailabilityZones,
+			VnetSubnetID:        prof.VnetSubnetID,
+			EnableNodePublicIP:  prof.EnableNodePublicIP,
+			NodeLabels:          prof.NodeLabels,
+			NodeTaints:          prof.NodeTaints,
+			Tags:                prof.Tags,
+			Type:                prof.Type,
+			// No count: with autoscaling AKS starts at minCount and the
+			// autoscaler owns it from then on.
+		}, pulumi.Parent(c)); err != nil {
+			return nil, fmt.Errorf("creating %s node pool: %w", p.name, err)
+		}
+	}
+
+	// Planned maintenance: Kubernetes patches and node images only inside
+	// the weekly window.
+	windows := []string{"aksManagedNodeOSUpgradeSchedule"}
+	if channel != "none" {
+		windows = append(windows, "aksManagedAutoUpgradeSchedule")
+	}
+	m := a.Maintenance
+	for _, w := range windows {
+		if _, err := cs.NewMaintenanceConfiguration(ctx, name+"-"+w, &cs.MaintenanceConfigurationArgs{
+			ConfigName:        pulumi.String(w),
+			ResourceName:      cluster.Name,
+			ResourceGroupName: a.ResourceGroupName,
+			MaintenanceWindow: &cs.MaintenanceWindowArgs{
+				Schedule: &cs.ScheduleArgs{Weekly: &cs.WeeklyScheduleArgs{
+					DayOfWeek: pulumi.String(m.DayOfWeek), IntervalWeeks: pulumi.Int(1),
+				}},
+				StartTime:     pulumi.Sprintf("%02d:00", m.StartHour),
+				DurationHours: pulumi.Int(m.DurationHours),
+				UtcOffset:     pulumi.String(m.UTCOffset),
+			},
+		}, pulumi.Parent(c)); err != nil {
+			return nil, fmt.Errorf("creating maintenance window %s: %w", w, err)
+		}
+	}
+
+	// Kubeconfig for the Kubernetes provider. In exec format it calls
+	// kubelogin, which the pipeline points at its Azure login
+	// (AAD_LOGIN_METHOD=azurecli or workloadidentity; see README). It is a
+	// secret: it never shows in state or output in plain text.
+	creds := cs.ListManagedClusterUserCredentialsOutput(ctx, cs.ListManagedClusterUserCredentialsOutputArgs{
+		ResourceGroupName: a.ResourceGroupName,
+		ResourceName:      cluster.Name,
+		Format:            pulumi.String("exec"),
+	}, pulumi.Parent(c))
+	kubeconfig := creds.Kubeconfigs().Index(pulumi.Int(0)).Value().ApplyT(func(b64 string) (string, error) {
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return "", fmt.Errorf("decoding kubeconfig of %q: %w", a.Name, err)
+		}
+		return string(raw), nil
+	}).(pulumi.StringOutput)
+	provider, err := kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
+		Kubeconfig: pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
+		// Never drop objects from state because the cluster is unreachable.
+		DeleteUnreachable: pulumi.Bool(false),
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes provider for %q: %w", a.Name, err)
+	}
+
+	c.Name = cluster.Name
+	c.ID = cluster.ID()
+	c.OIDCIssuerURL = cluster.OidcIssuerProfile.IssuerURL().Elem()
+	c.KubeletObjectID = cluster.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
+	c.IngressIPAddress = ip.IpAddress.Elem()
+	c.IngressIPID = ip.ID()
+	c.IngressIPResourceGroup = a.ResourceGroupName.ToStringOutput()
+	c.Provider = provider
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"name":             cluster.Name,
+		"id":               cluster.ID(),
+		"oidcIssuerUrl":    c.OIDCIssuerURL,
+		"ingressIpAddress": c.IngressIPAddress,
+	}); err != nil {
+		return nil, fmt.Errorf("registering outputs of aks cluster %q: %w", name, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,226 @@
+package aks
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/internal/mocks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const clusterType = "azure-native:containerservice/v20241001:ManagedCluster"
+
+func args() *Args {
+	return &Args{
+		ResourceGroupName:    pulumi.String("rg-moodle-prod-eastus2"),
+		Location:             "eastus2",
+		Name:                 "aks-moodle-prod",
+		DNSPrefix:            "moodle-prod-abc123",
+		NodeResourceGroup:    "rg-moodle-prod-eastus2-nodes",
+		KubernetesVersion:    "1.33",
+		Zones:                []string{"1", "2", "3"},
+		SystemPool:           Pool{VMSize: "Standard_D4s_v5", MinCount: 3, MaxCount: 5},
+		UserPool:             Pool{VMSize: "Standard_D8s_v5", MinCount: 3, MaxCount: 40},
+		JobsPool:             &Pool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 5},
+		NodeSubnetID:         pulumi.String("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes"),
+		PodCIDR:              "192.168.0.0/16",
+		ServiceCIDR:          "172.16.0.0/16",
+		DNSServiceIP:         "172.16.0.10",
+		Tier:                 "Standard",
+		DisableLocalAccounts: true,
+		AdminGroupObjectIDs:  []string{"6f1c3b1e-8a52-4c2e-9d0e-1b2a3c4d5e6f"},
+		AuthorizedIPRanges:   []string{"198.51.100.0/24"},
+		UpgradeChannel:       "patch",
+		Maintenance:          infra.MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 3, DurationHours: 4, UTCOffset: "-05:00"},
+		IngressIPName:        "pip-moodle-prod-eastus2-ingress",
+		SubscriptionID:       pulumi.String(mocks.SubscriptionID),
+		Tags:                 map[string]string{"environment": "prod"},
+	}
+}
+
+func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
+	t.Helper()
+	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
+		_, err := New(ctx, "aks", a)
+		return err
+	})
+}
+
+func cluster(t *testing.T, rec *mocks.Recorder) mocks.Resource {
+	t.Helper()
+	c, ok := rec.Named(clusterType, "aks-cluster")
+	require.True(t, ok, "the cluster is registered with the v20241001 API")
+	return c
+}
+
+func TestClusterSettings(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	comp, _ := rec.Named(TypeToken, "aks")
+	assert.Equal(t, comp.URN, c.Parent)
+
+	assert.Equal(t, "aks-moodle-prod", c.Input("resourceName"))
+	assert.Equal(t, "1.33", c.Input("kubernetesVersion"))
+	assert.Equal(t, "Standard", c.Input("sku.tier"))
+	// Network: Azure CNI overlay with Cilium network policy.
+	assert.Equal(t, "azure", c.Input("networkProfile.networkPlugin"))
+	assert.Equal(t, "overlay", c.Input("networkProfile.networkPluginMode"))
+	assert.Equal(t, "cilium", c.Input("networkProfile.networkPolicy"))
+	assert.Equal(t, "192.168.0.0/16", c.Input("networkProfile.podCidr"))
+	assert.Equal(t, "172.16.0.10", c.Input("networkProfile.dnsServiceIP"))
+	// Identity and access.
+	assert.Equal(t, true, c.Input("oidcIssuerProfile.enabled"))
+	assert.Equal(t, true, c.Input("securityProfile.workloadIdentity.enabled"))
+	assert.Equal(t, true, c.Input("aadProfile.managed"))
+	assert.Equal(t, true, c.Input("aadProfile.enableAzureRBAC"))
+	assert.Equal(t, []any{"6f1c3b1e-8a52-4c2e-9d0e-1b2a3c4d5e6f"}, c.Input("aadProfile.adminGroupObjectIDs"))
+	assert.Equal(t, true, c.Input("disableLocalAccounts"))
+	assert.Equal(t, []any{"198.51.100.0/24"}, c.Input("apiServerAccessProfile.authorizedIPRanges"))
+	assert.Equal(t, false, c.Input("apiServerAccessProfile.enablePrivateCluster"))
+	assert.Equal(t, "UserAssigned", c.Input("identity.type"))
+	// Storage drivers and upgrades.
+	assert.Equal(t, true, c.Input("storageProfile.fileCSIDriver.enabled"))
+	assert.Equal(t, true, c.Input("storageProfile.diskCSIDriver.enabled"))
+	assert.Equal(t, "patch", c.Input("autoUpgradeProfile.upgradeChannel"))
+	assert.Equal(t, "NodeImage", c.Input("autoUpgradeProfile.nodeOSUpgradeChannel"))
+	// Autoscaler tuned for elastic load; emptyDir must not pin nodes.
+	assert.Equal(t, "false", c.Input("autoScalerProfile.skipNodesWithLocalStorage"))
+	assert.Equal(t, "least-waste", c.Input("autoScalerProfile.expander"))
+	assert.Equal(t, "10m", c.Input("autoScalerProfile.scaleDownUnneededTime"))
+	assert.Equal(t, "0.5", c.Input("autoScalerProfile.scaleDownUtilizationThreshold"))
+}
+
+func TestSystemPool(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	pools := cluster(t, rec).Input("agentPoolProfiles").([]any)
+	require.Len(t, pools, 1)
+	sys := pools[0].(map[string]any)
+	assert.Equal(t, "System", sys["mode"])
+	assert.Equal(t, true, sys["enableAutoScaling"])
+	assert.Equal(t, float64(3), sys["minCount"])
+	assert.Equal(t, float64(5), sys["maxCount"])
+	assert.Equal(t, []any{"1", "2", "3"}, sys["availabilityZones"])
+	assert.Equal(t, []any{SystemTaint}, sys["nodeTaints"])
+	assert.Equal(t, false, sys["enableNodePublicIP"])
+	assert.True(t, strings.HasSuffix(sys["vnetSubnetID"].(string), "/subnets/nodes"))
+}
+
+func TestUserAndJobsPools(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	pools := rec.OfType("azure-native:containerservice/v20241001:AgentPool")
+	require.Len(t, pools, 2)
+	byName := map[string]mocks.Resource{}
+	for _, p := range pools {
+		byName[p.String("agentPoolName")] = p
+		assert.Contains(t, p.Dependencies, c.URN, "pools wait for the cluster")
+		assert.Equal(t, true, p.Input("enableAutoScaling"))
+		assert.Nil(t, p.Input("count"), "the autoscaler owns the count")
+		assert.Equal(t, []any{"1", "2", "3"}, p.Input("availabilityZones"))
+	}
+	assert.Equal(t, float64(40), byName["user"].Input("maxCount"))
+	assert.Empty(t, byName["user"].Input("nodeTaints"), "web nodes take any workload")
+	assert.Equal(t, float64(0), byName["jobs"].Input("minCount"), "the jobs pool scales to zero")
+	assert.Equal(t, []any{JobsTaint}, byName["jobs"].Input("nodeTaints"))
+	assert.Equal(t, "jobs", byName["jobs"].Input("nodeLabels").(map[string]any)[PoolLabel])
+
+	a := args()
+	a.JobsPool = nil
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	assert.Len(t, rec.OfType("azure-native:containerservice/v20241001:AgentPool"), 1, "no jobs pool unless asked")
+}
+
+func TestControlPlaneIdentityAndIngressIP(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	c := cluster(t, rec)
+
+	ip, ok := rec.Named("azure-native:network:PublicIPAddress", "aks-ingress-ip")
+	require.True(t, ok)
+	assert.Equal(t, "Standard", ip.Input("sku.name"))
+	assert.Equal(t, "Static", ip.Input("publicIPAllocationMethod"))
+	assert.Equal(t, "ingress", ip.Input("tags."+IngressIPTag))
+	assert.Equal(t, "prod", ip.Input("tags.environment"))
+
+	grants := rec.OfType("azure-native:authorization:RoleAssignment")
+	require.Len(t, grants, 2)
+	scopes := []string{grants[0].String("scope"), grants[1].String("scope")}
+	assert.Contains(t, scopes, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/nodes")
+	assert.Contains(t, strings.Join(scopes, " "), "pip-moodle-prod-eastus2-ingress")
+	for _, g := range grants {
+		assert.Contains(t, g.String("roleDefinitionId"), "4d97b98b-1d4f-4787-a291-c67834d212e7", "Network Contributor")
+	}
+	// Depending on the identity component waits for all its children.
+	for _, g := range grants {
+		assert.Contains(t, c.Dependencies, g.URN, "the cluster waits for its grants")
+	}
+}
+
+func TestMaintenanceWindows(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	ws := rec.OfType("azure-native:containerservice/v20241001:MaintenanceConfiguration")
+	require.Len(t, ws, 2)
+	for _, w := range ws {
+		assert.Equal(t, "Sunday", w.Input("maintenanceWindow.schedule.weekly.dayOfWeek"))
+		assert.Equal(t, "03:00", w.Input("maintenanceWindow.startTime"))
+		assert.Equal(t, float64(4), w.Input("maintenanceWindow.durationHours"))
+		assert.Equal(t, "-05:00", w.Input("maintenanceWindow.utcOffset"))
+	}
+	a := args()
+	a.UpgradeChannel = "none"
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	ws = rec.OfType("azure-native:containerservice/v20241001:MaintenanceConfiguration")
+	require.Len(t, ws, 1, "node images still follow the window")
+	assert.Equal(t, "aksManagedNodeOSUpgradeSchedule", ws[0].Input("configName"))
+}
+
+func TestKubernetesProviderKeepsKubeconfigSecret(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	provs := rec.OfType("pulumi:providers:kubernetes")
+	require.Len(t, provs, 1)
+	assert.Equal(t, mocks.Secret, provs[0].Input("kubeconfig"))
+	assert.Equal(t, false, provs[0].Input("deleteUnreachable"))
+	assert.Contains(t, rec.Invokes(), "azure-native:containerservice/v20241001:listManagedClusterUserCredentials")
+}
+
+func TestPrivateClusterAndDev(t *testing.T) {
+	a := args()
+	a.PrivateCluster, a.AuthorizedIPRanges = true, nil
+	a.Tier, a.DisableLocalAccounts = "Free", false
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	assert.Equal(t, true, c.Input("apiServerAccessProfile.enablePrivateCluster"))
+	assert.Nil(t, c.Input("apiServerAccessProfile.authorizedIPRanges"))
+	assert.Equal(t, "Free", c.Input("sku.tier"))
+	assert.Equal(t, false, c.Input("disableLocalAccounts"))
+}
+
+func TestClusterRejectsBadArgs(t *testing.T) {
+	a := args()
+	a.SystemPool.MinCount = 0
+	a.UserPool = Pool{VMSize: "big", MinCount: 5, MaxCount: 2}
+	a.AuthorizedIPRanges = nil
+	a.AdminGroupObjectIDs = nil
+	a.Tier = "Premium2"
+	a.KubernetesVersion = "latest"
+	rec, err := run(t, a)
+	require.Error(t, err)
+	for _, want := range []string{
+		"systemPool bounds 0..5", `userPool.vmSize "big"`, "userPool bounds 5..2", "authorizedIPRanges or privateCluster",
+		"adminGroupObjectIDs", `tier "Premium2"`, `kubernetesVersion "latest"`,
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
+	assert.Empty(t, rec.Resources())
+}

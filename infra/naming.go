@@ -112,3 +112,18 @@ var StandardTagKeys = []string{"environment", "region", "residency", "managed-by
 func (n Names) VNet() string {
 	return truncate(fmt.Sprintf("vnet-moodle-%s-%s", n.Slug, n.reg), 64)
 }
+
+// NodeResourceGroup is the group AKS creates for the cluster's nodes.
+func (n Names) NodeResourceGroup() string {
+	return truncate(n.ResourceGroup(), 74) + "-nodes"
+}
+
+// IngressIP is the ingress gateway's public IP, e.g. "pip-moodle-prod-eastus2-ingress".
+func (n Names) IngressIP() string {
+	return truncate(fmt.Sprintf("pip-moodle-%s-%s", n.Slug, n.reg), 72) + "-ingress"
+}
+
+// Identity names a workload's managed identity, e.g. "id-moodle-prod-eastus2-backup".
+func (n Names) Identity(workload string) string {
+	return truncate(fmt.Sprintf("id-moodle-%s-%s", n.Slug, n.reg), 100) + "-" + workload
+}

@@ -110,6 +110,11 @@ func TestNamesFollowAzureRules(t *testing.T) {
 			assert.Regexp(t, ResourceGroupNameRE, n.ResourceGroup())
 			assert.Regexp(t, DNSPrefixRE, n.DNSPrefix())
 			assert.Regexp(t, ClusterNameRE, n.Cluster())
+			assert.Regexp(t, ResourceGroupNameRE, n.NodeResourceGroup())
+			assert.LessOrEqual(t, len(n.NodeResourceGroup()), 80, "AKS limits the node resource group name")
+			assert.LessOrEqual(t, len(n.IngressIP()), 80)
+			assert.LessOrEqual(t, len(n.Identity("certmanager")), 128)
+			assert.LessOrEqual(t, len(n.VNet()), 64)
 		}
 	}
 }

@@ -6,10 +6,14 @@ package stacks
 import (
 	"fmt"
 
+	"github.com/fieldcert/moodle-aks/components/aks"
+	"github.com/fieldcert/moodle-aks/components/dns"
+	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/network"
 	"github.com/fieldcert/moodle-aks/components/resourcegroup"
 	"github.com/fieldcert/moodle-aks/components/storage"
 	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -43,14 +47,33 @@ type Region struct {
 	ResourceGroup *resourcegroup.ResourceGroup
 	// Network is the VNet with the node and private endpoint subnets.
 	Network *network.Network
+	// Cluster is the AKS cluster; Cluster.Provider deploys into it.
+	Cluster *aks.Cluster
+	// Files holds moodledata (and add-on code) on NFS.
+	Files *storage.FileStore
 	// Backups is the region's backup storage account.
 	Backups *storage.BackupStore
+	// Identities are the workload identities, by infra.Workload name.
+	Identities map[string]*identity.WorkloadIdentity
 }
 
-// NewRegion creates a region stack's resources from its config.
+// Share names on the file store.
+const (
+	MoodledataShare = "moodledata"
+	AddonsShare     = "addons"
+)
+
+// NewRegion creates a region stack's resources from its config. Read it
+// top to bottom: group, network, cluster, storage, identities, DNS.
 func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 	names := infra.NewNames(cfg)
 	tags := infra.Tags(cfg)
+	prod := cfg.Environment == infra.Prod
+	client, err := authorization.GetClientConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Azure client config: %w", err)
+	}
+	subscription := pulumi.String(client.SubscriptionId)
 
 	rg, err := resourcegroup.New(ctx, "region", &resourcegroup.Args{
 		Name:     names.ResourceGroup(),
@@ -76,6 +99,67 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		return nil, fmt.Errorf("creating the network: %w", err)
 	}
 
+	var jobs *aks.Pool
+	if cfg.JobsPool.Enabled {
+		jobs = &aks.Pool{VMSize: cfg.JobsPool.VMSize, MinCount: cfg.JobsPool.MinCount, MaxCount: cfg.JobsPool.MaxCount}
+	}
+	tier := "Free"
+	if prod {
+		tier = "Standard" // uptime SLA
+	}
+	cluster, err := aks.New(ctx, "aks", &aks.Args{
+		ResourceGroupName:    rg.Name,
+		Location:             cfg.Region,
+		Name:                 names.Cluster(),
+		DNSPrefix:            names.DNSPrefix(),
+		NodeResourceGroup:    names.NodeResourceGroup(),
+		KubernetesVersion:    cfg.KubernetesVersion,
+		Zones:                cfg.Zones,
+		SystemPool:           aks.Pool(cfg.SystemPool),
+		UserPool:             aks.Pool(cfg.UserPool),
+		JobsPool:             jobs,
+		NodeSubnetID:         net.NodeSubnetID,
+		PodCIDR:              cfg.PodCIDR,
+		ServiceCIDR:          cfg.ServiceCIDR,
+		DNSServiceIP:         cfg.DNSServiceIP,
+		Tier:                 tier,
+		DisableLocalAccounts: prod,
+		AdminGroupObjectIDs:  cfg.AKSAdminGroupObjectIDs,
+		AuthorizedIPRanges:   cfg.APIServerAuthorizedIPRanges,
+		PrivateCluster:       cfg.PrivateCluster,
+		UpgradeChannel:       cfg.UpgradeChannel,
+		Maintenance:          cfg.MaintenanceWindow,
+		IngressIPName:        names.IngressIP(),
+		SubscriptionID:       subscription,
+		Tags:                 tags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the AKS cluster: %w", err)
+	}
+
+	endpoint := &storage.Endpoint{SubnetID: net.EndpointSubnetID, VNetID: net.VNetID.ToStringOutput()}
+	shares := []storage.Share{{Name: MoodledataShare, QuotaGiB: cfg.MoodledataQuotaGiB}}
+	if cfg.PluginMode == "share" {
+		shares = append(shares, storage.Share{Name: AddonsShare, QuotaGiB: storage.MinShareGiB})
+	}
+	fileReplication := "LRS"
+	if len(cfg.Zones) > 0 {
+		fileReplication = "ZRS" // moodledata survives the loss of a zone
+	}
+	files, err := storage.NewFileStore(ctx, "files", &storage.FileStoreArgs{
+		ResourceGroupName: rg.Name,
+		AccountName:       names.StorageAccount("files"),
+		Location:          cfg.Region,
+		Replication:       fileReplication,
+		Shares:            shares,
+		PrivateEndpoint:   endpoint,
+		Protection:        cfg.DataProtection,
+		Tags:              tags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the file store: %w", err)
+	}
+
 	backups, err := storage.NewBackupStore(ctx, "backups", &storage.BackupStoreArgs{
 		ResourceGroupName: rg.Name,
 		AccountName:       names.StorageAccount("bkp"),
@@ -84,14 +168,62 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		RetentionDays:     cfg.BackupRetentionDays,
 		Protection:        cfg.DataProtection,
 		Tags:              tags,
+		PrivateEndpoint:   endpoint,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the backup store: %w", err)
 	}
 
+	// Workload identities: each federated with one service account and
+	// granted one role on one resource.
+	grants := map[string][]identity.Grant{
+		infra.BackupWorkload.Name:    {{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"}},
+		infra.MigrationWorkload.Name: {{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"}},
+	}
+	workloads := []infra.Workload{infra.BackupWorkload, infra.MigrationWorkload}
+	if cfg.DNSZoneName != "" {
+		zoneID := pulumi.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/dnszones/%s",
+			subscription, cfg.DNSZoneResourceGroup, cfg.DNSZoneName)
+		grants[infra.CertManagerWorkload.Name] = []identity.Grant{{Role: identity.RoleDNSZoneContributor, Scope: zoneID, What: "dns-zone"}}
+		workloads = append(workloads, infra.CertManagerWorkload)
+	}
+	ids := map[string]*identity.WorkloadIdentity{}
+	for _, w := range workloads {
+		id, err := identity.New(ctx, w.Name+"-identity", &identity.Args{
+			ResourceGroupName: rg.Name,
+			Location:          cfg.Region,
+			Name:              names.Identity(w.Name),
+			Tags:              tags,
+			SubscriptionID:    subscription,
+			Issuer:            cluster.OIDCIssuerURL,
+			Namespace:         w.Namespace,
+			ServiceAccount:    w.ServiceAccount,
+			Grants:            grants[w.Name],
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating the %s identity: %w", w.Name, err)
+		}
+		ids[w.Name] = id
+	}
+
+	if cfg.DNSZoneName != "" {
+		if _, err := dns.New(ctx, "site", &dns.Args{
+			ZoneName:          cfg.DNSZoneName,
+			ZoneResourceGroup: cfg.DNSZoneResourceGroup,
+			Hostname:          cfg.Hostname,
+			TTLSeconds:        cfg.DNSTTLSeconds,
+			Target:            cluster.IngressIPID.ToStringOutput(),
+		}); err != nil {
+			return nil, fmt.Errorf("creating the site's DNS record: %w", err)
+		}
+	}
+
 	ctx.Export("region", pulumi.String(cfg.Region))
 	ctx.Export("residency", pulumi.String(cfg.Residency))
 	ctx.Export("resourceGroupName", rg.Name)
+	ctx.Export("clusterName", cluster.Name)
+	ctx.Export("ingressIpAddress", cluster.IngressIPAddress)
+	ctx.Export("nfsServer", files.NFSServer)
 	ctx.Export("backupAccountName", backups.AccountName)
-	return &Region{ResourceGroup: rg, Network: net, Backups: backups}, nil
+	return &Region{ResourceGroup: rg, Network: net, Cluster: cluster, Files: files, Backups: backups, Identities: ids}, nil
 }

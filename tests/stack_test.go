@@ -12,11 +12,13 @@ import (
 
 func TestRegionStacks(t *testing.T) {
 	cases := []struct {
-		stack, region, residency, sku string
-		protect                       bool
+		stack, region, residency, sku, filesSku, tier string
+		protect                                      bool
+		zones                                        any
+		pools, federated, records                    int
 	}{
-		{"dev", "westeurope", "eu", "Standard_LRS", false},
-		{"prod", "eastus2", "us", "Standard_ZRS", true},
+		{"dev", "westeurope", "eu", "Standard_LRS", "Premium_LRS", "Free", false, []any{}, 1, 2, 0},
+		{"prod", "eastus2", "us", "Standard_ZRS", "Premium_ZRS", "Standard", true, []any{"1", "2", "3"}, 2, 3, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stack, func(t *testing.T) {
@@ -36,20 +38,48 @@ func TestRegionStacks(t *testing.T) {
 			assert.Len(t, vnets[0].Input("subnets"), 2)
 			assert.Len(t, rec.OfType("azure-native:network:NetworkSecurityGroup"), 2)
 
-			accts := rec.OfType("azure-native:storage:StorageAccount")
-			require.Len(t, accts, 1)
-			acct := accts[0]
-			assert.Equal(t, tc.sku, acct.Input("sku.name"))
-			assert.Regexp(t, infra.StorageAccountNameRE, acct.Input("accountName"))
-			assert.Equal(t, rg.Input("resourceGroupName"), acct.Input("resourceGroupName"))
-			assert.Contains(t, acct.Dependencies, rg.URN, "the account waits for its group")
+			accts := map[string]rules.Resource{}
+			for _, a := range rec.OfType("azure-native:storage:StorageAccount") {
+				accts[a.String("kind")] = a
+				assert.Regexp(t, infra.StorageAccountNameRE, a.Input("accountName"))
+				assert.Equal(t, rg.Input("resourceGroupName"), a.Input("resourceGroupName"))
+				assert.Contains(t, a.Dependencies, rg.URN, "accounts wait for their group")
+				assert.Equal(t, "Disabled", a.Input("publicNetworkAccess"), "reached through private endpoints only")
+			}
+			require.Len(t, accts, 2)
+			assert.Equal(t, tc.sku, accts["StorageV2"].Input("sku.name"))
+			assert.Equal(t, tc.filesSku, accts["FileStorage"].Input("sku.name"))
+			assert.Len(t, rec.OfType("azure-native:network:PrivateEndpoint"), 2)
 
 			// Data resources, and the group that holds them, resist deletion:
 			// protected in prod, retained in dev.
-			for _, r := range []rules.Resource{rg, acct, rec.OfType("azure-native:storage:BlobContainer")[0]} {
+			data := []rules.Resource{rg, accts["StorageV2"], accts["FileStorage"]}
+			data = append(data, rec.OfType("azure-native:storage:BlobContainer")...)
+			data = append(data, rec.OfType("azure-native:storage:FileShare")...)
+			for _, r := range data {
 				assert.Equal(t, tc.protect, r.Protect, r.URN)
 				assert.True(t, r.RetainOnDelete, r.URN)
 			}
+
+			clusters := rec.OfType("azure-native:containerservice/v20241001:ManagedCluster")
+			require.Len(t, clusters, 1)
+			c := clusters[0]
+			assert.Equal(t, tc.tier, c.Input("sku.tier"))
+			assert.Equal(t, tc.protect, c.Input("disableLocalAccounts"), "local accounts off in prod")
+			assert.Equal(t, tc.zones, c.Input("agentPoolProfiles").([]any)[0].(map[string]any)["availabilityZones"])
+			assert.Len(t, rec.OfType("azure-native:containerservice/v20241001:AgentPool"), tc.pools)
+			provs := rec.OfType("pulumi:providers:kubernetes")
+			require.Len(t, provs, 1)
+			assert.Equal(t, "[secret]", provs[0].Input("kubeconfig"))
+
+			// Workload identities federate with the cluster's OIDC issuer.
+			feds := rec.OfType("azure-native:managedidentity:FederatedIdentityCredential")
+			assert.Len(t, feds, tc.federated)
+			for _, f := range feds {
+				assert.Contains(t, f.String("issuer"), "oic.prod-aks.azure.com")
+				assert.Contains(t, f.Dependencies, c.URN)
+			}
+			assert.Len(t, rec.OfType("azure-native:network:RecordSet"), tc.records)
 
 			// Every Azure resource with a location carries the standard tags
 			// and sits in the stack's region.
@@ -57,7 +87,7 @@ func TestRegionStacks(t *testing.T) {
 				if !strings.HasPrefix(r.Type, "azure-native:") || r.String("location") == "" {
 					continue
 				}
-				assert.Equal(t, tc.region, r.String("location"), r.URN)
+				assert.Contains(t, []string{tc.region, "global"}, r.String("location"), r.URN)
 				for _, k := range infra.StandardTagKeys {
 					assert.NotEmpty(t, r.String("tags."+k), "%s lacks tag %s", r.URN, k)
 				}

@@ -43,6 +43,10 @@ type BackupStoreArgs struct {
 	Protection infra.DataProtection
 	// Tags go on the account (required: infra.Tags).
 	Tags map[string]string
+	// PrivateEndpoint, when set, gives the account a blob private endpoint
+	// and turns public network access off: in-cluster backup jobs reach it
+	// through the VNet only. Optional.
+	PrivateEndpoint *Endpoint
 }
 
 // BackupStore is a backup storage account and its container.
@@ -70,6 +74,11 @@ func (a *BackupStoreArgs) validate() error {
 	if a.RetentionDays < 1 || a.RetentionDays > 3650 {
 		errs = append(errs, fmt.Errorf("retentionDays %d is out of range 1-3650", a.RetentionDays))
 	}
+	if a.PrivateEndpoint != nil {
+		if err := a.PrivateEndpoint.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -92,6 +101,11 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 		return nil, fmt.Errorf("registering backup store component %q: %w", name, err)
 	}
 	data := append([]pulumi.ResourceOption{pulumi.Parent(c)}, protect...)
+	tags := pulumi.ToStringMap(a.Tags)
+	publicAccess := storage.PublicNetworkAccessEnabled // still denied by the network rules
+	if a.PrivateEndpoint != nil {
+		publicAccess = storage.PublicNetworkAccessDisabled
+	}
 
 	account, err := storage.NewStorageAccount(ctx, name+"-account", &storage.StorageAccountArgs{
 		AccountName:       pulumi.String(a.AccountName),
@@ -109,11 +123,12 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 		DefaultToOAuthAuthentication: pulumi.Bool(true),
 		// Copies of personal data must not leave the tenant.
 		AllowCrossTenantReplication: pulumi.Bool(false),
+		PublicNetworkAccess: pulumi.String(string(publicAccess)),
 		NetworkRuleSet: &storage.NetworkRuleSetArgs{
 			DefaultAction: storage.DefaultActionDeny,
 			Bypass:        pulumi.String(string(storage.BypassAzureServices)),
 		},
-		Tags: pulumi.ToStringMap(a.Tags),
+		Tags: tags,
 	}, data...)
 	if err != nil {
 		return nil, fmt.Errorf("creating backup storage account %q: %w", a.AccountName, err)
@@ -168,6 +183,12 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 		},
 	}, child...); err != nil {
 		return nil, fmt.Errorf("creating lifecycle policy of %q: %w", a.AccountName, err)
+	}
+
+	if a.PrivateEndpoint != nil {
+		if err := privateEndpoint(ctx, c, name, "blob", a.ResourceGroupName, a.Location, a.AccountName, account.ID(), *a.PrivateEndpoint, tags); err != nil {
+			return nil, err
+		}
 	}
 
 	c.AccountName = account.Name

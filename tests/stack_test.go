@@ -13,9 +13,9 @@ import (
 func TestRegionStacks(t *testing.T) {
 	cases := []struct {
 		stack, region, residency, sku, filesSku, tier string
-		protect                                      bool
-		zones                                        any
-		pools, federated, records                    int
+		protect                                       bool
+		zones                                         any
+		pools, federated, records                     int
 	}{
 		{"dev", "westeurope", "eu", "Standard_LRS", "Premium_LRS", "Free", false, []any{}, 1, 2, 0},
 		{"prod", "eastus2", "us", "Standard_ZRS", "Premium_ZRS", "Standard", true, []any{"1", "2", "3"}, 2, 3, 1},

@@ -123,7 +123,7 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 		DefaultToOAuthAuthentication: pulumi.Bool(true),
 		// Copies of personal data must not leave the tenant.
 		AllowCrossTenantReplication: pulumi.Bool(false),
-		PublicNetworkAccess: pulumi.String(string(publicAccess)),
+		PublicNetworkAccess:         pulumi.String(string(publicAccess)),
 		NetworkRuleSet: &storage.NetworkRuleSetArgs{
 			DefaultAction: storage.DefaultActionDeny,
 			Bypass:        pulumi.String(string(storage.BypassAzureServices)),

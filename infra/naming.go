@@ -127,3 +127,10 @@ func (n Names) IngressIP() string {
 func (n Names) Identity(workload string) string {
 	return truncate(fmt.Sprintf("id-moodle-%s-%s", n.Slug, n.reg), 100) + "-" + workload
 }
+
+// The tag that marks the one public IP a region stack may own, the ingress
+// gateway's; the AKS component sets it and the policy pack checks it.
+const (
+	IngressIPTagKey   = "purpose"
+	IngressIPTagValue = "ingress"
+)

@@ -36,10 +36,6 @@ const (
 	JobsTaint = "moodle.fieldcert/pool=jobs:NoSchedule"
 )
 
-// IngressIPTag marks the one public IP a region stack may own: the ingress
-// gateway's. The policy pack refuses any other.
-const IngressIPTag = "purpose"
-
 var (
 	vmSizeRE  = regexp.MustCompile(`^Standard_[A-Za-z0-9_]+$`)
 	versionRE = regexp.MustCompile(`^1\.\d+(\.\d+)?$`)
@@ -259,7 +255,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	// The ingress gateway's static, zone-redundant public IP: the only
 	// public IP of the region (issue 4 points the gateway Service at it).
-	ipTags := pulumi.StringMap{IngressIPTag: pulumi.String("ingress")}
+	ipTags := pulumi.StringMap{infra.IngressIPTagKey: pulumi.String(infra.IngressIPTagValue)}
 	for k, v := range a.Tags {
 		ipTags[k] = pulumi.String(v)
 	}

@@ -146,7 +146,7 @@ func TestControlPlaneIdentityAndIngressIP(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "Standard", ip.Input("sku.name"))
 	assert.Equal(t, "Static", ip.Input("publicIPAllocationMethod"))
-	assert.Equal(t, "ingress", ip.Input("tags."+IngressIPTag))
+	assert.Equal(t, infra.IngressIPTagValue, ip.Input("tags."+infra.IngressIPTagKey))
 	assert.Equal(t, "prod", ip.Input("tags.environment"))
 
 	grants := rec.OfType("azure-native:authorization:RoleAssignment")

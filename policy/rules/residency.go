@@ -14,6 +14,14 @@ func All() []Rule {
 		ResidencyLocation,
 		ResidencyReplication,
 		StandardTags,
+		AKSAutoscaling,
+		AKSLocalAccounts,
+		AKSZones,
+		AKSAPIRestricted,
+		StorageSecureTransport,
+		StorageNoPublicAccess,
+		DataProtected,
+		PublicIPIngressOnly,
 	}
 }
 

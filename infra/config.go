@@ -99,6 +99,14 @@ type Config struct {
 	DNSZoneResourceGroup string
 	DNSTTLSeconds        int
 
+	IstioVersion       string
+	CertManagerVersion string
+	ACMEEmail          string
+	ACMEChallenge      string
+	ACMEEnvironment    string
+	MoodleEgress       []string
+	Integrations       map[string]Integration
+
 	VnetCIDR           string
 	NodeSubnetCIDR     string
 	EndpointSubnetCIDR string
@@ -190,8 +198,18 @@ func Load(project, stack string, src Source) (*Config, error) {
 		c.DataProtection = DataProtection(dp)
 	}
 	r.strs("alertEmails", &c.AlertEmails)
+	r.strs("moodleEgress", &c.MoodleEgress)
+	r.object("integrations", &c.Integrations)
 	if r.str("alertWebhookUrl", &c.AlertWebhookURL) && c.AlertWebhookURL != "" && !src.IsSecret("alertWebhookUrl") {
 		r.fail("alertWebhookUrl", "is set in plain text; it carries a token, so set it with `pulumi config set --secret alertWebhookUrl ...`")
+	}
+
+	if c.ACMEChallenge == "" {
+		// DNS-01 where the stack manages the zone, else HTTP-01.
+		c.ACMEChallenge = "http01"
+		if c.DNSZoneName != "" {
+			c.ACMEChallenge = "dns01"
+		}
 	}
 
 	errs := append(r.errs, c.Validate()...)
@@ -213,7 +231,15 @@ func (c *Config) applyDefaults() {
 			*fields[k.Name] = s
 		}
 	}
+	// Lists and maps start empty, not nil, as if set to [] or {}.
+	c.AlertEmails, c.MoodleEgress = []string{}, []string{}
+	c.APIServerAuthorizedIPRanges, c.AKSAdminGroupObjectIDs = []string{}, []string{}
+	c.Integrations = map[string]Integration{}
 	c.DNSTTLSeconds = 3600
+	c.ACMEEnvironment = "staging"
+	if c.Environment == Prod {
+		c.ACMEEnvironment = "production"
+	}
 	c.MaintenanceWindow = MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 2, DurationHours: 4, UTCOffset: "+00:00"}
 	prod := c.Environment == Prod
 	if prod {
@@ -251,6 +277,8 @@ func (c *Config) stringFields() map[string]*string {
 		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "mysqlImage": &c.MysqlImage,
 		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix, "upgradeChannel": &c.UpgradeChannel,
 		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
+		"istioVersion": &c.IstioVersion, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,
+		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
 	}
 }
 

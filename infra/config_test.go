@@ -18,6 +18,7 @@ func valid(env string) map[string]string {
 		"moodleImage": "registry.example.com/moodle:4.5.7",
 		// Documentation range (RFC 5737) standing in for the agents' egress.
 		"apiServerAuthorizedIpRanges": `["203.0.113.0/24"]`,
+		"acmeEmail":                   "certs@example.com",
 	}
 	if env == "prod" {
 		m["alertEmails"] = `["oncall@example.com"]`
@@ -155,6 +156,19 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"dns ttl", "dev", map[string]string{"dnsTtlSeconds": "5"}, "dnsTtlSeconds", "allowed: 60 to 86400"},
 		{"dns zone without hostname", "dev", map[string]string{"dnsZoneName": "other.example", "dnsZoneResourceGroup": "rg-dns"}, "dnsZoneName", "does not contain hostname"},
 		{"dns zone without group", "dev", map[string]string{"dnsZoneName": "example.com"}, "dnsZoneResourceGroup", "required when dnsZoneName is set"},
+		{"istio version", "dev", map[string]string{"istioVersion": "1.28"}, "istioVersion", "exact chart version"},
+		{"cert-manager version", "dev", map[string]string{"certManagerVersion": "1.19.2"}, "certManagerVersion", "such as v1.19.2"},
+		{"acme email", "dev", map[string]string{"acmeEmail": "certs"}, "acmeEmail", "not an email address"},
+		{"dns01 without zone", "dev", map[string]string{"acmeChallenge": "dns01"}, "acmeChallenge", "needs dnsZoneName"},
+		{"acme environment", "dev", map[string]string{"acmeEnvironment": "test"}, "acmeEnvironment", "allowed: production, staging"},
+		{"moodle egress", "dev", map[string]string{"moodleEgress": `["smtp.example.com"]`}, "moodleEgress[0]", "not host:port"},
+		{"integration kind", "dev", map[string]string{"integrations": `{"hr": {"kind": "daemon", "image": "r.example.com/hr:1.0"}}`}, "integrations.hr.kind", "allowed: job, service"},
+		{"integration schedule", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "hourly"}}`}, "integrations.hr.schedule", "five-field cron"},
+		{"integration image", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:latest", "schedule": "0 * * * *"}}`}, "integrations.hr.image", "tag latest"},
+		{"integration port", "dev", map[string]string{"integrations": `{"crm": {"kind": "service", "image": "r.example.com/crm:2", "port": 0, "replicas": 1}}`}, "integrations.crm.port", "allowed: 1 to 65535"},
+		{"integration endpoint", "dev", map[string]string{"integrations": `{"crm": {"kind": "service", "image": "r.example.com/crm:2", "port": 8080, "replicas": 1, "endpoints": ["https://api.crm.example:443"]}}`}, "integrations.crm.endpoints[0]", "not a lowercase DNS name"},
+		{"integration name", "dev", map[string]string{"integrations": `{"HR_Sync": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *"}}`}, "integrations.HR_Sync", "lowercase DNS label"},
+		{"integration unknown field", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "imag": "x"}}`}, "integrations", `unknown field "imag"`},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {
@@ -179,6 +193,30 @@ func TestPrivateClusterNeedsNoRanges(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, c.PrivateCluster)
 	assert.Equal(t, MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 2, DurationHours: 4, UTCOffset: "+00:00"}, c.MaintenanceWindow)
+}
+
+func TestIntegrationsAndEgress(t *testing.T) {
+	v := valid("dev")
+	v["moodleEgress"] = `["smtp.office365.com:587", "login.example.com:443"]`
+	v["integrations"] = `{
+		"hr-sync": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "*/15 * * * *", "endpoints": ["api.hr.example:443", "smtp.office365.com:587"]},
+		"crm": {"kind": "service", "image": "r.example.com/crm:2.1", "port": 8080, "replicas": 2, "endpoints": ["*.crm.example:443"]}
+	}`
+	c, err := load(t, v)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"crm", "hr-sync"}, c.IntegrationNames())
+	var got []string
+	for _, e := range c.EgressEndpoints() {
+		got = append(got, e.String())
+	}
+	assert.Equal(t, []string{"*.crm.example:443", "api.hr.example:443", "login.example.com:443", "smtp.office365.com:587"}, got, "deduplicated and sorted")
+	assert.Equal(t, "http01", c.ACMEChallenge, "no zone: HTTP-01")
+	assert.Equal(t, "staging", c.ACMEEnvironment, "dev uses Let's Encrypt staging")
+
+	v["dnsZoneName"], v["dnsZoneResourceGroup"], v["hostname"] = "example.com", "rg-dns", "learn.example.com"
+	c, err = load(t, v)
+	require.NoError(t, err)
+	assert.Equal(t, "dns01", c.ACMEChallenge, "a managed zone: DNS-01")
 }
 
 func TestLoadReportsEveryProblemAtOnce(t *testing.T) {

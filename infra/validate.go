@@ -103,6 +103,8 @@ func (c *Config) Validate() []error {
 
 	v.network(c)
 	v.oneOf("pluginMode", c.PluginMode, []string{"baked", "share"})
+	v.integrations(c)
+	v.certificates(c)
 	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)
 	if c.DNSZoneName != "" {
 		v.hostname("dnsZoneName", c.DNSZoneName)
@@ -176,6 +178,29 @@ func (v *validator) aks(c *Config) {
 	if c.Environment == Prod && len(c.AKSAdminGroupObjectIDs) == 0 {
 		v.fail("aksAdminGroupObjectIds", "prod disables local accounts, so at least one Entra admin group is needed")
 	}
+}
+
+var (
+	semverRE       = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	vSemverRE      = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
+	plainAddressRE = regexp.MustCompile(`^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$`)
+)
+
+// certificates checks chart versions and the ACME settings.
+func (v *validator) certificates(c *Config) {
+	if !semverRE.MatchString(c.IstioVersion) {
+		v.fail("istioVersion", "%q is not an exact chart version such as 1.28.3", c.IstioVersion)
+	}
+	if !vSemverRE.MatchString(c.CertManagerVersion) {
+		v.fail("certManagerVersion", "%q is not an exact chart version such as v1.19.2", c.CertManagerVersion)
+	}
+	if !plainAddressRE.MatchString(c.ACMEEmail) {
+		v.fail("acmeEmail", "%q is not an email address; Let's Encrypt needs a contact", c.ACMEEmail)
+	}
+	if v.oneOf("acmeChallenge", c.ACMEChallenge, []string{"dns01", "http01"}) && c.ACMEChallenge == "dns01" && c.DNSZoneName == "" {
+		v.fail("acmeChallenge", "dns01 needs dnsZoneName (the zone cert-manager writes the challenge to)")
+	}
+	v.oneOf("acmeEnvironment", c.ACMEEnvironment, []string{"production", "staging"})
 }
 
 type validator struct{ errs []error }
@@ -307,7 +332,8 @@ func (v *validator) image(key, ref string) {
 	}
 }
 
-// jsonFields lists the JSON field names of the struct dst points to.
+// jsonFields lists the JSON field names of the struct dst points to (or of
+// the elements of the map or slice it points to).
 func jsonFields(dst any) string {
 	var names []string
 	var walk func(t reflect.Type)
@@ -323,6 +349,12 @@ func jsonFields(dst any) string {
 			}
 		}
 	}
-	walk(reflect.TypeOf(dst).Elem())
+	t := reflect.TypeOf(dst).Elem()
+	for t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+		t = t.Elem() // a map of integrations lists the fields of one
+	}
+	if t.Kind() == reflect.Struct {
+		walk(t)
+	}
 	return strings.Join(names, ", ")
 }

@@ -31,6 +31,13 @@ const (
 	MoodleAdminServiceAccount = "moodle-admin" // upgrade, install and maintenance jobs
 	PrometheusServiceAccount  = "prometheus"
 
+	// AppLabel is the pod label that names a workload; the mesh's
+	// authorization policies select pods by it.
+	AppLabel     = "app"
+	MoodleWebApp = "moodle-web"
+	MySQLApp     = "mysql"
+	RedisApp     = "redis"
+
 	// SiteTLSSecret holds the site certificate in NamespaceIngress, where
 	// the ingress gateway reads it.
 	SiteTLSSecret = "moodle-tls"

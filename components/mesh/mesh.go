@@ -1,0 +1,467 @@
+// Package mesh provides Istio for the region's cluster: installed from
+// Istio's official Helm charts (base, cni, istiod, gateway), with mutual
+// TLS required everywhere, native sidecars so Jobs complete, outbound
+// traffic limited to declared endpoints, an ingress gateway for the site
+// and authorization policies that deny every flow not explicitly allowed.
+package mesh
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/fieldcert/moodle-aks/components/internal/helm"
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// TypeToken is the component's type; with the child names it forms URNs.
+const TypeToken = "moodle:mesh:Mesh"
+
+// Istio API versions of the objects this component creates.
+const (
+	securityAPI   = "security.istio.io/v1"
+	networkingAPI = "networking.istio.io/v1"
+)
+
+// InjectionLabel turns on sidecar injection for a namespace.
+var InjectionLabel = map[string]string{"istio-injection": "enabled"}
+
+// ACMESolverService is the Service in the ingress namespace that selects
+// cert-manager's HTTP-01 solver pods; the gateway routes
+// /.well-known/acme-challenge/ to it.
+const ACMESolverService = "acme-http01-solver"
+
+// acmeSolverPort is the port cert-manager's solver pods listen on.
+const acmeSolverPort = 8089
+
+var hostnameRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+// Egress is one outbound endpoint a namespace may reach.
+type Egress struct {
+	// Namespace is the consuming namespace; the ServiceEntry is visible
+	// there only.
+	Namespace string
+	// Endpoint is the destination.
+	Endpoint infra.Endpoint
+}
+
+// Access allows principals to reach a workload's ports.
+type Access struct {
+	// Name names the AuthorizationPolicy.
+	Name string
+	// Namespace and App select the receiving pods (label infra.AppLabel).
+	Namespace, App string
+	// Principals may connect (infra.Principal); Namespaces likewise for any
+	// workload of those namespaces.
+	Principals, Namespaces []string
+	// Ports are the receiving ports.
+	Ports []int
+}
+
+// Args configures the mesh.
+type Args struct {
+	// Version is the exact version of Istio's charts (required).
+	Version string
+	// Hostname is the site's DNS name (required).
+	Hostname string
+	// IngressIPName and IngressIPResourceGroup pin the gateway's load
+	// balancer to the static public IP the AKS component made (required).
+	IngressIPName          string
+	IngressIPResourceGroup pulumi.StringInput
+	// GatewayMinReplicas and GatewayMaxReplicas bound the gateway's autoscaler.
+	GatewayMinReplicas, GatewayMaxReplicas int
+	// IstiodReplicas is istiod's minimum replica count (1 dev, 2 prod).
+	IstiodReplicas int
+	// HTTP01 routes /.well-known/acme-challenge/ on port 80 to cert-manager's
+	// solver instead of redirecting it to HTTPS.
+	HTTP01 bool
+	// Egress are the declared outbound endpoints.
+	Egress []Egress
+	// Access are the allowed flows; everything else is denied.
+	Access []Access
+	// Namespaces are the namespace resources the objects go into, so they
+	// are created first (required).
+	Namespaces []pulumi.Resource
+}
+
+// Mesh is the installed mesh.
+type Mesh struct {
+	pulumi.ResourceState
+
+	// Ready is the last Istio release; objects of Istio's kinds made by
+	// other components depend on it (the CRDs and webhooks exist then).
+	Ready pulumi.Resource
+	// GatewayRef is "<namespace>/<gateway>", for VirtualServices.
+	GatewayRef string
+}
+
+func (a *Args) validate() error {
+	var errs []error
+	if err := (helm.Chart{Repo: helm.IstioRepo, Name: "istiod", Version: a.Version}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !hostnameRE.MatchString(a.Hostname) {
+		errs = append(errs, fmt.Errorf("hostname %q is not a DNS name", a.Hostname))
+	}
+	if a.IngressIPName == "" || a.IngressIPResourceGroup == nil {
+		errs = append(errs, errors.New("ingressIPName and ingressIPResourceGroup are required"))
+	}
+	if a.GatewayMinReplicas < 1 || a.GatewayMaxReplicas < a.GatewayMinReplicas {
+		errs = append(errs, fmt.Errorf("gateway replicas %d..%d are invalid", a.GatewayMinReplicas, a.GatewayMaxReplicas))
+	}
+	if a.IstiodReplicas < 1 {
+		errs = append(errs, fmt.Errorf("istiodReplicas %d must be at least 1", a.IstiodReplicas))
+	}
+	for _, x := range a.Access {
+		if x.Name == "" || x.Namespace == "" || x.App == "" || len(x.Ports) == 0 || len(x.Principals)+len(x.Namespaces) == 0 {
+			errs = append(errs, fmt.Errorf("access %q needs a namespace, an app, ports and who may connect", x.Name))
+		}
+	}
+	if len(a.Namespaces) == 0 {
+		errs = append(errs, errors.New("namespaces are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Chart values: only the keys set here, named as in each chart's
+// values.yaml at the pinned version (mesh_test.go checks them against
+// the keys those charts document).
+
+type seccomp struct {
+	Type string `json:"type"`
+}
+
+type cniValues struct {
+	CNI struct {
+		Chained        bool     `json:"chained"`
+		ExcludeNSs     []string `json:"excludeNamespaces"`
+		SeccompProfile seccomp  `json:"seccompProfile"`
+	} `json:"cni"`
+}
+
+type istiodValues struct {
+	AutoscaleMin   int               `json:"autoscaleMin"`
+	AutoscaleMax   int               `json:"autoscaleMax"`
+	Env            map[string]string `json:"env"`
+	SeccompProfile seccomp           `json:"seccompProfile"`
+	CNI            struct {
+		Enabled bool `json:"enabled"`
+	} `json:"cni"`
+	MeshConfig meshConfig `json:"meshConfig"`
+	Global     struct {
+		Proxy struct {
+			HoldApplicationUntilProxyStarts bool `json:"holdApplicationUntilProxyStarts"`
+		} `json:"proxy"`
+	} `json:"global"`
+}
+
+type meshConfig struct {
+	AccessLogFile         string `json:"accessLogFile"`
+	EnablePrometheusMerge bool   `json:"enablePrometheusMerge"`
+	OutboundTrafficPolicy struct {
+		Mode string `json:"mode"`
+	} `json:"outboundTrafficPolicy"`
+	DefaultConfig struct {
+		HoldApplicationUntilProxyStarts bool              `json:"holdApplicationUntilProxyStarts"`
+		ProxyMetadata                   map[string]string `json:"proxyMetadata"`
+	} `json:"defaultConfig"`
+}
+
+type gatewayValues struct {
+	Service struct {
+		Type                  string            `json:"type"`
+		Annotations           map[string]string `json:"annotations"`
+		ExternalTrafficPolicy string            `json:"externalTrafficPolicy"`
+	} `json:"service"`
+	Autoscaling struct {
+		Enabled                        bool `json:"enabled"`
+		MinReplicas                    int  `json:"minReplicas"`
+		MaxReplicas                    int  `json:"maxReplicas"`
+		TargetCPUUtilizationPercentage int  `json:"targetCPUUtilizationPercentage"`
+	} `json:"autoscaling"`
+	PodDisruptionBudget struct {
+		MinAvailable int `json:"minAvailable"`
+	} `json:"podDisruptionBudget"`
+	TopologySpreadConstraints []map[string]any `json:"topologySpreadConstraints"`
+}
+
+func (a *Args) istiod() istiodValues {
+	var v istiodValues
+	v.AutoscaleMin, v.AutoscaleMax = a.IstiodReplicas, max(a.IstiodReplicas, 5)
+	// Native sidecars (Kubernetes 1.29+): the proxy starts before the
+	// application and stops after it, so Jobs and CronJobs complete.
+	v.Env = map[string]string{"ENABLE_NATIVE_SIDECARS": "true"}
+	v.SeccompProfile = seccomp{"RuntimeDefault"}
+	// The CNI node agent sets up traffic capture: no privileged istio-init.
+	v.CNI.Enabled = true
+	v.MeshConfig.AccessLogFile = "/dev/stdout"
+	v.MeshConfig.EnablePrometheusMerge = true
+	// Only declared destinations (ServiceEntries) are reachable.
+	v.MeshConfig.OutboundTrafficPolicy.Mode = "REGISTRY_ONLY"
+	v.MeshConfig.DefaultConfig.HoldApplicationUntilProxyStarts = true
+	// DNS capture lets TCP ServiceEntries (SMTP, ...) match by hostname.
+	v.MeshConfig.DefaultConfig.ProxyMetadata = map[string]string{
+		"ISTIO_META_DNS_CAPTURE":       "true",
+		"ISTIO_META_DNS_AUTO_ALLOCATE": "true",
+	}
+	v.Global.Proxy.HoldApplicationUntilProxyStarts = true
+	return v
+}
+
+func (a *Args) gateway(resourceGroup string) gatewayValues {
+	var v gatewayValues
+	v.Service.Type = "LoadBalancer"
+	v.Service.Annotations = map[string]string{
+		// Use the static, zone-redundant IP of the AKS component.
+		"service.beta.kubernetes.io/azure-pip-name":                                a.IngressIPName,
+		"service.beta.kubernetes.io/azure-load-balancer-resource-group":            resourceGroup,
+		"service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": "/healthz/ready",
+	}
+	// Keep the client's address for Moodle's logs and rate limits.
+	v.Service.ExternalTrafficPolicy = "Local"
+	v.Autoscaling.Enabled = true
+	v.Autoscaling.MinReplicas, v.Autoscaling.MaxReplicas = a.GatewayMinReplicas, a.GatewayMaxReplicas
+	v.Autoscaling.TargetCPUUtilizationPercentage = 70
+	v.PodDisruptionBudget.MinAvailable = 1
+	v.TopologySpreadConstraints = []map[string]any{{
+		"maxSkew":           1,
+		"topologyKey":       "topology.kubernetes.io/zone",
+		"whenUnsatisfiable": "ScheduleAnyway",
+		"labelSelector":     map[string]any{"matchLabels": map[string]any{"istio": "ingressgateway"}},
+	}}
+	return v
+}
+
+// customResource registers an object of one of Istio's kinds.
+func customResource(ctx *pulumi.Context, name, apiVersion, kind, namespace, objName string, spec map[string]any, opts ...pulumi.ResourceOption) error {
+	_, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(apiVersion),
+		Kind:        pulumi.String(kind),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(objName), Namespace: pulumi.String(namespace)},
+		OtherFields: kubernetes.UntypedArgs{"spec": spec},
+	}, opts...)
+	if err != nil {
+		return fmt.Errorf("creating %s %s/%s: %w", kind, namespace, objName, err)
+	}
+	return nil
+}
+
+// protocol names a ServiceEntry port: TLS (matched by SNI) for 443, TCP
+// otherwise.
+func protocol(port int) string {
+	if port == 443 {
+		return "TLS"
+	}
+	return "TCP"
+}
+
+// New installs the mesh.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Mesh, error) {
+	if args == nil {
+		return nil, fmt.Errorf("mesh %q: args are required", name)
+	}
+	a := *args
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("mesh %q: %w", name, err)
+	}
+	c := &Mesh{GatewayRef: infra.NamespaceIngress + "/moodle"}
+	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("registering mesh component %q: %w", name, err)
+	}
+	chart := func(n string) helm.Chart { return helm.Chart{Repo: helm.IstioRepo, Name: n, Version: a.Version} }
+	after := func(rs ...pulumi.Resource) []pulumi.ResourceOption {
+		return []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(append(append([]pulumi.Resource{}, a.Namespaces...), rs...))}
+	}
+
+	// base installs the CRDs; cni, istiod and the gateway follow in order.
+	base, err := helm.Release(ctx, name+"-base", "istio-base", infra.NamespaceIstio, chart("base"), pulumi.Map{}, after()...)
+	if err != nil {
+		return nil, err
+	}
+	var cniVals cniValues
+	cniVals.CNI.Chained = true
+	cniVals.CNI.ExcludeNSs = []string{infra.NamespaceIstio, "kube-system"}
+	cniVals.CNI.SeccompProfile = seccomp{"RuntimeDefault"}
+	vals, err := helm.Values(cniVals)
+	if err != nil {
+		return nil, err
+	}
+	cni, err := helm.Release(ctx, name+"-cni", "istio-cni", infra.NamespaceIstio, chart("cni"), vals, after(base)...)
+	if err != nil {
+		return nil, err
+	}
+	if vals, err = helm.Values(a.istiod()); err != nil {
+		return nil, err
+	}
+	istiod, err := helm.Release(ctx, name+"-istiod", "istiod", infra.NamespaceIstio, chart("istiod"), vals, after(base, cni)...)
+	if err != nil {
+		return nil, err
+	}
+	// The gateway values need the resource group's name, an output.
+	gwVals := a.IngressIPResourceGroup.ToStringOutput().ApplyT(func(rg string) (map[string]any, error) {
+		return helm.PlainValues(a.gateway(rg))
+	}).(pulumi.MapOutput)
+	gateway, err := helm.Release(ctx, name+"-gateway", infra.IngressGatewayName, infra.NamespaceIngress, chart("gateway"), gwVals, after(istiod)...)
+	if err != nil {
+		return nil, err
+	}
+	c.Ready = gateway
+	objs := after(istiod, gateway)
+
+	// Mutual TLS for every workload of the mesh.
+	if err := customResource(ctx, name+"-peer-authentication", securityAPI, "PeerAuthentication", infra.NamespaceIstio, "default",
+		map[string]any{"mtls": map[string]any{"mode": "STRICT"}}, objs...); err != nil {
+		return nil, err
+	}
+	// Deny every request in the mesh that no policy below allows.
+	if err := customResource(ctx, name+"-deny-all", securityAPI, "AuthorizationPolicy", infra.NamespaceIstio, "allow-nothing",
+		map[string]any{}, objs...); err != nil {
+		return nil, err
+	}
+	for _, x := range a.allAccess() {
+		if err := customResource(ctx, name+"-allow-"+x.Namespace+"-"+x.Name, securityAPI, "AuthorizationPolicy", x.Namespace, "allow-"+x.Name,
+			authorization(x), objs...); err != nil {
+			return nil, err
+		}
+	}
+
+	// The site: HTTPS with the certificate in SiteTLSSecret, HTTP redirected.
+	servers := []any{
+		map[string]any{"port": map[string]any{"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": []any{a.Hostname}},
+		map[string]any{
+			"port":  map[string]any{"number": 443, "name": "https", "protocol": "HTTPS"},
+			"hosts": []any{a.Hostname},
+			"tls":   map[string]any{"mode": "SIMPLE", "credentialName": infra.SiteTLSSecret, "minProtocolVersion": "TLSV1_2"},
+		},
+	}
+	if err := customResource(ctx, name+"-gateway-moodle", networkingAPI, "Gateway", infra.NamespaceIngress, "moodle",
+		map[string]any{"selector": map[string]any{"istio": "ingressgateway"}, "servers": servers}, objs...); err != nil {
+		return nil, err
+	}
+	var httpRoutes []any
+	if a.HTTP01 {
+		httpRoutes = append(httpRoutes, map[string]any{
+			"name":  "acme-http01",
+			"match": []any{map[string]any{"port": 80, "uri": map[string]any{"prefix": "/.well-known/acme-challenge/"}}},
+			"route": []any{map[string]any{"destination": map[string]any{
+				"host": ACMESolverService + "." + infra.NamespaceIngress + ".svc.cluster.local",
+				"port": map[string]any{"number": acmeSolverPort},
+			}}},
+		})
+		if _, err := corev1.NewService(ctx, name+"-acme-solver", &corev1.ServiceArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ACMESolverService), Namespace: pulumi.String(infra.NamespaceIngress)},
+			Spec: &corev1.ServiceSpecArgs{
+				Selector: pulumi.StringMap{"acme.cert-manager.io/http01-solver": pulumi.String("true")},
+				Ports:    corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("http"), Port: pulumi.Int(acmeSolverPort), TargetPort: pulumi.Int(acmeSolverPort)}},
+			},
+		}, objs...); err != nil {
+			return nil, fmt.Errorf("creating the ACME solver service: %w", err)
+		}
+	}
+	httpRoutes = append(httpRoutes, map[string]any{
+		"name":     "https-redirect",
+		"match":    []any{map[string]any{"port": 80}},
+		"redirect": map[string]any{"scheme": "https", "redirectCode": 301},
+	})
+	if err := customResource(ctx, name+"-http-redirect", networkingAPI, "VirtualService", infra.NamespaceIngress, "http-redirect",
+		map[string]any{"hosts": []any{a.Hostname}, "gateways": []any{"moodle"}, "http": httpRoutes}, objs...); err != nil {
+		return nil, err
+	}
+	if err := customResource(ctx, name+"-moodle-route", networkingAPI, "VirtualService", infra.NamespaceMoodle, "moodle",
+		map[string]any{
+			"hosts":    []any{a.Hostname},
+			"gateways": []any{c.GatewayRef},
+			"http": []any{map[string]any{
+				"name":  "moodle",
+				"match": []any{map[string]any{"port": 443}},
+				"route": []any{map[string]any{"destination": map[string]any{
+					"host": infra.MoodleWebService + "." + infra.NamespaceMoodle + ".svc.cluster.local",
+					"port": map[string]any{"number": infra.MoodleWebPort},
+				}}},
+				// Moodle's upgrade and report pages can run long.
+				"timeout": "300s",
+			}},
+		}, objs...); err != nil {
+		return nil, err
+	}
+
+	// One ServiceEntry per declared outbound endpoint, visible only in
+	// the namespace that declared it.
+	for _, e := range a.Egress {
+		h := e.Endpoint.Host
+		resolution := "DNS"
+		if strings.HasPrefix(h, "*.") {
+			resolution = "NONE" // wildcards are matched by SNI only
+		}
+		objName := strings.ReplaceAll(strings.TrimPrefix(h, "*."), ".", "-") + "-" + strconv.Itoa(e.Endpoint.Port)
+		if strings.HasPrefix(h, "*.") {
+			objName = "wildcard-" + objName
+		}
+		if err := customResource(ctx, name+"-egress-"+e.Namespace+"-"+objName, networkingAPI, "ServiceEntry", e.Namespace, objName,
+			map[string]any{
+				"hosts":      []any{h},
+				"location":   "MESH_EXTERNAL",
+				"resolution": resolution,
+				"exportTo":   []any{"."},
+				"ports": []any{map[string]any{
+					"number": e.Endpoint.Port, "name": strings.ToLower(protocol(e.Endpoint.Port)) + "-" + strconv.Itoa(e.Endpoint.Port),
+					"protocol": protocol(e.Endpoint.Port),
+				}},
+			}, objs...); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"gateway": pulumi.String(c.GatewayRef)}); err != nil {
+		return nil, fmt.Errorf("registering outputs of mesh %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// allAccess adds the flows the mesh itself needs to the declared ones:
+// the gateway to Moodle, and the ACME solver from the gateway.
+func (a *Args) allAccess() []Access {
+	gw := infra.Principal(infra.NamespaceIngress, infra.IngressGatewayName)
+	out := []Access{{
+		Name: "gateway", Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp,
+		Principals: []string{gw}, Ports: []int{infra.MoodleWebPort},
+	}}
+	return append(out, a.Access...)
+}
+
+func authorization(x Access) map[string]any {
+	var ports []any
+	for _, p := range x.Ports {
+		ports = append(ports, strconv.Itoa(p))
+	}
+	source := map[string]any{}
+	if len(x.Principals) > 0 {
+		source["principals"] = toAny(x.Principals)
+	}
+	if len(x.Namespaces) > 0 {
+		source["namespaces"] = toAny(x.Namespaces)
+	}
+	return map[string]any{
+		"selector": map[string]any{"matchLabels": map[string]any{infra.AppLabel: x.App}},
+		"action":   "ALLOW",
+		"rules": []any{map[string]any{
+			"from": []any{map[string]any{"source": source}},
+			"to":   []any{map[string]any{"operation": map[string]any{"ports": ports}}},
+		}},
+	}
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package mesh
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/components/internal/helm"
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/internal/mocks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func args() *Args {
+	return &Args{
+		Version:                "1.28.3",
+		Hostname:               "learn.fieldcert.example",
+		IngressIPName:          "pip-moodle-prod-eastus2-ingress",
+		IngressIPResourceGroup: pulumi.String("rg-moodle-prod-eastus2"),
+		GatewayMinReplicas:     2,
+		GatewayMaxReplicas:     10,
+		IstiodReplicas:         2,
+		Egress: []Egress{
+			{Namespace: infra.NamespaceMoodle, Endpoint: infra.Endpoint{Host: "smtp.office365.com", Port: 587}},
+			{Namespace: infra.NamespaceIntegrations, Endpoint: infra.Endpoint{Host: "*.crm.example", Port: 443}},
+		},
+		Access: []Access{{
+			Name: "mysql", Namespace: infra.NamespaceData, App: infra.MySQLApp,
+			Principals: []string{infra.Principal(infra.NamespaceMoodle, infra.MoodleWebServiceAccount)},
+			Ports:      []int{infra.MySQLPort},
+		}},
+		Namespaces: []pulumi.Resource{},
+	}
+}
+
+func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
+	t.Helper()
+	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
+		ns := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
+			return err
+		}
+		if len(a.Namespaces) == 0 {
+			a.Namespaces = []pulumi.Resource{ns}
+		}
+		_, err := New(ctx, "mesh", a)
+		return err
+	})
+}
+
+func release(t *testing.T, rec *mocks.Recorder, name string) mocks.Resource {
+	t.Helper()
+	r, ok := rec.Named("kubernetes:helm.sh/v3:Release", "mesh-"+name)
+	require.True(t, ok, name)
+	return r
+}
+
+func object(t *testing.T, rec *mocks.Recorder, kind, name string) mocks.Resource {
+	t.Helper()
+	for _, r := range rec.Resources() {
+		if strings.HasSuffix(r.Type, ":"+kind) && r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return mocks.Resource{}
+}
+
+func TestChartsArePinnedAndOrdered(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	base, cni, istiod, gw := release(t, rec, "base"), release(t, rec, "cni"), release(t, rec, "istiod"), release(t, rec, "gateway")
+	for _, r := range []mocks.Resource{base, cni, istiod, gw} {
+		assert.Equal(t, "1.28.3", r.Input("version"))
+		assert.Equal(t, helm.IstioRepo, r.Input("repositoryOpts.repo"))
+		assert.Equal(t, false, r.Input("createNamespace"))
+		assert.Equal(t, true, r.Input("atomic"))
+	}
+	assert.Equal(t, infra.NamespaceIstio, istiod.Input("namespace"))
+	assert.Equal(t, infra.NamespaceIngress, gw.Input("namespace"))
+	assert.Equal(t, infra.IngressGatewayName, gw.Input("name"))
+	assert.Contains(t, cni.Dependencies, base.URN)
+	assert.Contains(t, istiod.Dependencies, cni.URN)
+	assert.Contains(t, gw.Dependencies, istiod.URN)
+}
+
+func TestIstiodValues(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	v := release(t, rec, "istiod")
+	assert.Equal(t, "true", v.Input("values.env.ENABLE_NATIVE_SIDECARS"), "native sidecars let Jobs complete")
+	assert.Equal(t, true, v.Input("values.cni.enabled"))
+	assert.Equal(t, "REGISTRY_ONLY", v.Input("values.meshConfig.outboundTrafficPolicy.mode"))
+	assert.Equal(t, float64(2), v.Input("values.autoscaleMin"))
+	assert.Equal(t, true, release(t, rec, "cni").Input("values.cni.chained"))
+}
+
+func TestGatewayUsesTheStaticIP(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	gw := release(t, rec, "gateway")
+	ann := gw.Input("values.service.annotations").(map[string]any)
+	assert.Equal(t, "pip-moodle-prod-eastus2-ingress", ann["service.beta.kubernetes.io/azure-pip-name"])
+	assert.Equal(t, "rg-moodle-prod-eastus2", ann["service.beta.kubernetes.io/azure-load-balancer-resource-group"])
+	assert.Equal(t, "Local", gw.Input("values.service.externalTrafficPolicy"))
+	assert.Equal(t, float64(2), gw.Input("values.autoscaling.minReplicas"))
+	assert.Equal(t, float64(1), gw.Input("values.podDisruptionBudget.minAvailable"))
+}
+
+// documentedKeys are the value paths this component sets, as each chart's
+// values.yaml at 1.28 documents them (meshConfig and env are free-form
+// maps in those charts). A misspelt key would be silently ignored by Helm.
+var documentedKeys = map[string][]string{
+	"cni":     {"cni.chained", "cni.excludeNamespaces", "cni.seccompProfile.type"},
+	"istiod":  {"autoscaleMin", "autoscaleMax", "env.*", "seccompProfile.type", "cni.enabled", "meshConfig.*", "global.proxy.holdApplicationUntilProxyStarts"},
+	"gateway": {"service.type", "service.annotations.*", "service.externalTrafficPolicy", "autoscaling.enabled", "autoscaling.minReplicas", "autoscaling.maxReplicas", "autoscaling.targetCPUUtilizationPercentage", "podDisruptionBudget.minAvailable", "topologySpreadConstraints"},
+}
+
+func leaves(prefix string, v any, out *[]string) {
+	if m, ok := v.(map[string]any); ok && len(m) > 0 {
+		for k, e := range m {
+			leaves(strings.TrimPrefix(prefix+"."+k, "."), e, out)
+		}
+		return
+	}
+	*out = append(*out, prefix)
+}
+
+func TestValuesUseDocumentedKeys(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	for chart, allowed := range documentedKeys {
+		var got []string
+		leaves("", release(t, rec, chart).Input("values"), &got)
+		sort.Strings(got)
+		for _, key := range got {
+			ok := false
+			for _, a := range allowed {
+				ok = ok || key == a || strings.HasSuffix(a, ".*") && strings.HasPrefix(key, strings.TrimSuffix(a, "*"))
+			}
+			assert.True(t, ok, "%s sets %s, which its values.yaml does not document", chart, key)
+		}
+	}
+}
+
+func TestMTLSAndDenyByDefault(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	pa := object(t, rec, "PeerAuthentication", "mesh-peer-authentication")
+	assert.Equal(t, "security.istio.io/v1", pa.Input("apiVersion"))
+	assert.Equal(t, infra.NamespaceIstio, pa.Input("metadata.namespace"), "root namespace: mesh-wide")
+	assert.Equal(t, "STRICT", pa.Input("spec.mtls.mode"))
+	assert.Contains(t, pa.Dependencies, release(t, rec, "istiod").URN, "CRDs and webhooks exist first")
+
+	deny := object(t, rec, "AuthorizationPolicy", "mesh-deny-all")
+	assert.Equal(t, map[string]any{}, deny.Input("spec"), "an empty policy denies everything")
+
+	mysql := object(t, rec, "AuthorizationPolicy", "mesh-allow-data-mysql")
+	assert.Equal(t, "ALLOW", mysql.Input("spec.action"))
+	assert.Equal(t, "mysql", mysql.Input("spec.selector.matchLabels.app"))
+	rule := mysql.Input("spec.rules").([]any)[0].(map[string]any)
+	assert.Equal(t, []any{"cluster.local/ns/moodle/sa/moodle-web"}, rule["from"].([]any)[0].(map[string]any)["source"].(map[string]any)["principals"])
+	assert.Equal(t, []any{"3306"}, rule["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)["ports"])
+
+	gw := object(t, rec, "AuthorizationPolicy", "mesh-allow-moodle-gateway")
+	assert.Equal(t, "moodle-web", gw.Input("spec.selector.matchLabels.app"), "the gateway may reach Moodle")
+}
+
+func TestGatewayAndRoutes(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	gw := object(t, rec, "Gateway", "mesh-gateway-moodle")
+	servers := gw.Input("spec.servers").([]any)
+	require.Len(t, servers, 2)
+	https := servers[1].(map[string]any)
+	assert.Equal(t, infra.SiteTLSSecret, https["tls"].(map[string]any)["credentialName"])
+	assert.Equal(t, []any{"learn.fieldcert.example"}, https["hosts"])
+
+	redirect := object(t, rec, "VirtualService", "mesh-http-redirect")
+	routes := redirect.Input("spec.http").([]any)
+	require.Len(t, routes, 1, "without HTTP-01, port 80 only redirects")
+	assert.Equal(t, "https", routes[0].(map[string]any)["redirect"].(map[string]any)["scheme"])
+
+	vs := object(t, rec, "VirtualService", "mesh-moodle-route")
+	assert.Equal(t, infra.NamespaceMoodle, vs.Input("metadata.namespace"))
+	assert.Equal(t, []any{"istio-ingress/moodle"}, vs.Input("spec.gateways"))
+	dest := vs.Input("spec.http").([]any)[0].(map[string]any)["route"].([]any)[0].(map[string]any)["destination"].(map[string]any)
+	assert.Equal(t, "moodle-web.moodle.svc.cluster.local", dest["host"])
+
+	a := args()
+	a.HTTP01 = true
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	routes = object(t, rec, "VirtualService", "mesh-http-redirect").Input("spec.http").([]any)
+	require.Len(t, routes, 2)
+	assert.Equal(t, "acme-http01", routes[0].(map[string]any)["name"], "the ACME path goes to the solver before the redirect")
+	svc, ok := rec.Named("kubernetes:core/v1:Service", "mesh-acme-solver")
+	require.True(t, ok)
+	assert.Equal(t, "true", svc.Input("spec.selector").(map[string]any)["acme.cert-manager.io/http01-solver"])
+}
+
+func TestEgressServiceEntries(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	smtp := object(t, rec, "ServiceEntry", "mesh-egress-moodle-smtp-office365-com-587")
+	assert.Equal(t, infra.NamespaceMoodle, smtp.Input("metadata.namespace"))
+	assert.Equal(t, []any{"."}, smtp.Input("spec.exportTo"), "visible to the declaring namespace only")
+	assert.Equal(t, "DNS", smtp.Input("spec.resolution"))
+	assert.Equal(t, "TCP", smtp.Input("spec.ports").([]any)[0].(map[string]any)["protocol"])
+	crm := object(t, rec, "ServiceEntry", "mesh-egress-integrations-wildcard-crm-example-443")
+	assert.Equal(t, "NONE", crm.Input("spec.resolution"))
+	assert.Equal(t, "TLS", crm.Input("spec.ports").([]any)[0].(map[string]any)["protocol"])
+}
+
+func TestMeshRejectsBadArgs(t *testing.T) {
+	a := args()
+	a.Version = "1.28"
+	a.Hostname = "Learn"
+	a.GatewayMinReplicas = 0
+	a.Access = append(a.Access, Access{Name: "broken"})
+	rec, err := run(t, a)
+	require.Error(t, err)
+	for _, want := range []string{`version "1.28"`, `hostname "Learn"`, "gateway replicas 0..10", `access "broken"`} {
+		assert.Contains(t, err.Error(), want)
+	}
+	for _, r := range rec.Resources() {
+		assert.NotEqual(t, TypeToken, r.Type, "nothing of the mesh is registered")
+	}
+}

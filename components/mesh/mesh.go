@@ -56,12 +56,13 @@ type Egress struct {
 type Access struct {
 	// Name names the AuthorizationPolicy.
 	Name string
-	// Namespace and App select the receiving pods (label infra.AppLabel).
+	// Namespace and App select the receiving pods (label infra.AppLabel);
+	// an empty App means every workload of the namespace.
 	Namespace, App string
 	// Principals may connect (infra.Principal); Namespaces likewise for any
 	// workload of those namespaces.
 	Principals, Namespaces []string
-	// Ports are the receiving ports.
+	// Ports are the receiving ports; none means every port.
 	Ports []int
 }
 
@@ -120,8 +121,8 @@ func (a *Args) validate() error {
 		errs = append(errs, fmt.Errorf("istiodReplicas %d must be at least 1", a.IstiodReplicas))
 	}
 	for _, x := range a.Access {
-		if x.Name == "" || x.Namespace == "" || x.App == "" || len(x.Ports) == 0 || len(x.Principals)+len(x.Namespaces) == 0 {
-			errs = append(errs, fmt.Errorf("access %q needs a namespace, an app, ports and who may connect", x.Name))
+		if x.Name == "" || x.Namespace == "" || len(x.Principals)+len(x.Namespaces) == 0 {
+			errs = append(errs, fmt.Errorf("access %q needs a namespace and who may connect", x.Name))
 		}
 	}
 	if len(a.Namespaces) == 0 {
@@ -448,14 +449,15 @@ func authorization(x Access) map[string]any {
 	if len(x.Namespaces) > 0 {
 		source["namespaces"] = toAny(x.Namespaces)
 	}
-	return map[string]any{
-		"selector": map[string]any{"matchLabels": map[string]any{infra.AppLabel: x.App}},
-		"action":   "ALLOW",
-		"rules": []any{map[string]any{
-			"from": []any{map[string]any{"source": source}},
-			"to":   []any{map[string]any{"operation": map[string]any{"ports": ports}}},
-		}},
+	rule := map[string]any{"from": []any{map[string]any{"source": source}}}
+	if len(ports) > 0 {
+		rule["to"] = []any{map[string]any{"operation": map[string]any{"ports": ports}}}
 	}
+	spec := map[string]any{"action": "ALLOW", "rules": []any{rule}}
+	if x.App != "" {
+		spec["selector"] = map[string]any{"matchLabels": map[string]any{infra.AppLabel: x.App}}
+	}
+	return spec
 }
 
 func toAny(ss []string) []any {

@@ -222,7 +222,7 @@ func TestMeshRejectsBadArgs(t *testing.T) {
 	a.Access = append(a.Access, Access{Name: "broken"})
 	rec, err := run(t, a)
 	require.Error(t, err)
-	for _, want := range []string{`version "1.28"`, `hostname "Learn"`, "gateway replicas 0..10", `access "broken"`} {
+	for _, want := range []string{`version "1.28"`, `hostname "Learn"`, "gateway replicas 0..10", `access "broken" needs a namespace and who may connect`} {
 		assert.Contains(t, err.Error(), want)
 	}
 	for _, r := range rec.Resources() {

@@ -1,0 +1,97 @@
+package volumes
+
+import (
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/internal/mocks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func args() *Args {
+	return &Args{
+		ResourceGroup: "rg-moodle-prod-eastus2", StorageAccount: "stmdlfilesprodabc123",
+		Shares:        []Share{{Name: "moodledata", QuotaGiB: 1024, Namespace: infra.NamespaceMoodle}},
+		ZoneRedundant: true, Protection: infra.Protect,
+	}
+}
+
+func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
+	t.Helper()
+	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
+		ns := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
+			return err
+		}
+		if a.Namespaces == nil {
+			a.Namespaces = []pulumi.Resource{ns}
+		}
+		_, err := New(ctx, "volumes", a)
+		return err
+	})
+}
+
+func TestStorageClassesRetain(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	disk, ok := rec.Named("kubernetes:storage.k8s.io/v1:StorageClass", "volumes-disk")
+	require.True(t, ok)
+	assert.Equal(t, "disk.csi.azure.com", disk.Input("provisioner"))
+	assert.Equal(t, "Premium_ZRS", disk.Input("parameters.skuName"), "zone-redundant disks follow the pod across zones")
+	assert.Equal(t, "Retain", disk.Input("reclaimPolicy"))
+	assert.Equal(t, true, disk.Input("allowVolumeExpansion"))
+	assert.Equal(t, "WaitForFirstConsumer", disk.Input("volumeBindingMode"))
+
+	nfs, ok := rec.Named("kubernetes:storage.k8s.io/v1:StorageClass", "volumes-nfs")
+	require.True(t, ok)
+	assert.Equal(t, "nfs", nfs.Input("parameters.protocol"))
+	assert.Equal(t, "Retain", nfs.Input("reclaimPolicy"))
+	assert.Contains(t, nfs.Input("mountOptions"), "nconnect=4")
+
+	a := args()
+	a.ZoneRedundant = false
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	disk, _ = rec.Named("kubernetes:storage.k8s.io/v1:StorageClass", "volumes-disk")
+	assert.Equal(t, "Premium_LRS", disk.Input("parameters.skuName"))
+}
+
+func TestStaticVolumeBoundToTheShare(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	pv, ok := rec.Named("kubernetes:core/v1:PersistentVolume", "volumes-moodledata-pv")
+	require.True(t, ok)
+	assert.Equal(t, "moodle-moodledata", pv.Input("metadata.name"))
+	assert.Equal(t, "Retain", pv.Input("spec.persistentVolumeReclaimPolicy"))
+	assert.Equal(t, []any{"ReadWriteMany"}, pv.Input("spec.accessModes"))
+	assert.Equal(t, "1024Gi", pv.Input("spec.capacity.storage"))
+	assert.Equal(t, "rg-moodle-prod-eastus2#stmdlfilesprodabc123#moodledata", pv.Input("spec.csi.volumeHandle"))
+	assert.Equal(t, "nfs", pv.Input("spec.csi.volumeAttributes.protocol"))
+	assert.Equal(t, "moodledata", pv.Input("spec.claimRef.name"))
+	assert.True(t, pv.Protect && pv.RetainOnDelete, "protected in prod")
+
+	pvc, ok := rec.Named("kubernetes:core/v1:PersistentVolumeClaim", "volumes-moodledata-pvc")
+	require.True(t, ok)
+	assert.Equal(t, infra.NamespaceMoodle, pvc.Input("metadata.namespace"))
+	assert.Equal(t, "moodle-moodledata", pvc.Input("spec.volumeName"))
+	assert.Equal(t, NFSClass, pvc.Input("spec.storageClassName"))
+	assert.Contains(t, pvc.Dependencies, pv.URN)
+	assert.True(t, pvc.Protect)
+}
+
+func TestVolumesRejectBadArgs(t *testing.T) {
+	a := args()
+	a.StorageAccount = "Bad-Name"
+	a.Shares = nil
+	a.Protection = "maybe"
+	rec, err := run(t, a)
+	require.Error(t, err)
+	for _, want := range []string{`storageAccount "Bad-Name"`, "at least one share", `"maybe"`} {
+		assert.Contains(t, err.Error(), want)
+	}
+	for _, r := range rec.Resources() {
+		assert.NotEqual(t, TypeToken, r.Type)
+	}
+}

@@ -7,11 +7,15 @@ import (
 	"fmt"
 
 	"github.com/fieldcert/moodle-aks/components/aks"
+	"github.com/fieldcert/moodle-aks/components/certs"
 	"github.com/fieldcert/moodle-aks/components/dns"
 	"github.com/fieldcert/moodle-aks/components/identity"
+	"github.com/fieldcert/moodle-aks/components/mesh"
+	"github.com/fieldcert/moodle-aks/components/namespaces"
 	"github.com/fieldcert/moodle-aks/components/network"
 	"github.com/fieldcert/moodle-aks/components/resourcegroup"
 	"github.com/fieldcert/moodle-aks/components/storage"
+	"github.com/fieldcert/moodle-aks/components/volumes"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -55,6 +59,11 @@ type Region struct {
 	Backups *storage.BackupStore
 	// Identities are the workload identities, by infra.Workload name.
 	Identities map[string]*identity.WorkloadIdentity
+	// Namespaces, Mesh, Certificates and Volumes run inside the cluster.
+	Namespaces   *namespaces.Namespaces
+	Mesh         *mesh.Mesh
+	Certificates *certs.Certificates
+	Volumes      *volumes.Volumes
 }
 
 // Share names on the file store.
@@ -64,7 +73,8 @@ const (
 )
 
 // NewRegion creates a region stack's resources from its config. Read it
-// top to bottom: group, network, cluster, storage, identities, DNS.
+// top to bottom: group, network, cluster, storage, identities, DNS, then
+// inside the cluster: namespaces, mesh, certificates, volumes.
 func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 	names := infra.NewNames(cfg)
 	tags := infra.Tags(cfg)
@@ -218,6 +228,11 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		}
 	}
 
+	region := &Region{ResourceGroup: rg, Network: net, Cluster: cluster, Files: files, Backups: backups, Identities: ids}
+	if err := region.inCluster(ctx, cfg, names, subscription, shares); err != nil {
+		return nil, err
+	}
+
 	ctx.Export("region", pulumi.String(cfg.Region))
 	ctx.Export("residency", pulumi.String(cfg.Residency))
 	ctx.Export("resourceGroupName", rg.Name)
@@ -225,5 +240,5 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 	ctx.Export("ingressIpAddress", cluster.IngressIPAddress)
 	ctx.Export("nfsServer", files.NFSServer)
 	ctx.Export("backupAccountName", backups.AccountName)
-	return &Region{ResourceGroup: rg, Network: net, Cluster: cluster, Files: files, Backups: backups, Identities: ids}, nil
+	return region, nil
 }

@@ -106,7 +106,11 @@ func kubeProgram(ctx *pulumi.Context) error {
 
 func TestRenderWritesKubernetesManifestsAndHidesSecrets(t *testing.T) {
 	r := renderCLI(t, kubeProgram, "-stack", "dev")
-	require.Equal(t, render.ExitOK, r.code, r.stderr)
+	// A meshed namespace without a STRICT PeerAuthentication breaks a
+	// mandatory rule: exit 1, and the files are still written.
+	require.Equal(t, render.ExitViolation, r.code, r.stderr)
+	require.Len(t, r.violations, 1)
+	assert.Equal(t, "mesh-mtls-strict", r.violations[0].Policy)
 
 	read := func(p string) map[string]any {
 		b, err := os.ReadFile(filepath.Join(r.out, "kubernetes", p))

@@ -22,6 +22,10 @@ func All() []Rule {
 		StorageNoPublicAccess,
 		DataProtected,
 		PublicIPIngressOnly,
+		MeshMTLSStrict,
+		MeshInjection,
+		VolumesRetain,
+		HelmPinned,
 	}
 }
 

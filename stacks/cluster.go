@@ -1,0 +1,163 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fieldcert/moodle-aks/components/certs"
+	"github.com/fieldcert/moodle-aks/components/mesh"
+	"github.com/fieldcert/moodle-aks/components/namespaces"
+	"github.com/fieldcert/moodle-aks/components/storage"
+	"github.com/fieldcert/moodle-aks/components/volumes"
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// access lists who may reach each data store and service in the mesh;
+// everything else is denied. Namespaces' network policies allow the same
+// flows one layer down.
+func access() []mesh.Access {
+	p := infra.Principal
+	moodle := []string{
+		p(infra.NamespaceMoodle, infra.MoodleWebServiceAccount),
+		p(infra.NamespaceMoodle, infra.MoodleCronServiceAccount),
+		p(infra.NamespaceMoodle, infra.MoodleAdminServiceAccount),
+	}
+	prometheus := []string{p(infra.NamespaceMonitoring, infra.PrometheusServiceAccount)}
+	dumpers := []string{
+		p(infra.BackupWorkload.Namespace, infra.BackupWorkload.ServiceAccount),
+		p(infra.MigrationWorkload.Namespace, infra.MigrationWorkload.ServiceAccount),
+	}
+	return []mesh.Access{
+		{Name: "mysql", Namespace: infra.NamespaceData, App: infra.MySQLApp, Principals: append(slices.Clone(moodle), dumpers...), Ports: []int{infra.MySQLPort}},
+		{Name: "mysql-metrics", Namespace: infra.NamespaceData, App: infra.MySQLApp, Principals: prometheus, Ports: []int{infra.MySQLExporterPort}},
+		{Name: "redis", Namespace: infra.NamespaceData, App: infra.RedisApp, Principals: moodle, Ports: []int{infra.RedisPort}},
+		{Name: "redis-metrics", Namespace: infra.NamespaceData, App: infra.RedisApp, Principals: prometheus, Ports: []int{infra.RedisExporterPort}},
+		// Integrations call Moodle's web service API.
+		{Name: "integrations", Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp, Namespaces: []string{infra.NamespaceIntegrations}, Ports: []int{infra.MoodleWebPort}},
+		// Prometheus, Alertmanager and Grafana talk among themselves.
+		{Name: "monitoring", Namespace: infra.NamespaceMonitoring, Namespaces: []string{infra.NamespaceMonitoring}},
+	}
+}
+
+// egress lists the outbound endpoints of each namespace: Moodle's own and
+// the integrations' from config, and the backup account and Entra ID for
+// the workloads that use workload identity.
+func egress(cfg *infra.Config, backupHost string) ([]mesh.Egress, []int, []int) {
+	var out []mesh.Egress
+	var moodlePorts, integrationPorts []int
+	for _, s := range cfg.MoodleEgress {
+		e, _ := infra.ParseEndpoint(s) // validated by infra.Load
+		out = append(out, mesh.Egress{Namespace: infra.NamespaceMoodle, Endpoint: e})
+		moodlePorts = append(moodlePorts, e.Port)
+	}
+	for _, name := range cfg.IntegrationNames() {
+		for _, s := range cfg.Integrations[name].Endpoints {
+			e, _ := infra.ParseEndpoint(s)
+			out = append(out, mesh.Egress{Namespace: infra.NamespaceIntegrations, Endpoint: e})
+			integrationPorts = append(integrationPorts, e.Port)
+		}
+	}
+	for _, w := range []infra.Workload{infra.BackupWorkload, infra.MigrationWorkload} {
+		for _, h := range []string{backupHost, "login.microsoftonline.com"} {
+			out = append(out, mesh.Egress{Namespace: w.Namespace, Endpoint: infra.Endpoint{Host: h, Port: 443}})
+		}
+	}
+	// One ServiceEntry per namespace and endpoint.
+	out = slices.CompactFunc(sortEgress(out), func(a, b mesh.Egress) bool { return a == b })
+	slices.Sort(moodlePorts)
+	slices.Sort(integrationPorts)
+	return out, slices.Compact(moodlePorts), slices.Compact(integrationPorts)
+}
+
+// inCluster deploys the in-cluster platform through the cluster's provider.
+func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config, names infra.Names, subscription pulumi.StringInput, shares []storage.Share) error {
+	prod := cfg.Environment == infra.Prod
+	k8s := pulumi.Providers(r.Cluster.Provider)
+	eg, moodlePorts, integrationPorts := egress(cfg, names.StorageAccount("bkp")+".blob.core.windows.net")
+
+	ns, err := namespaces.New(ctx, "namespaces", &namespaces.Args{
+		InjectionLabel:         mesh.InjectionLabel,
+		EndpointSubnet:         cfg.EndpointSubnetCIDR,
+		MoodleEgressPorts:      moodlePorts,
+		IntegrationEgressPorts: integrationPorts,
+	}, k8s)
+	if err != nil {
+		return fmt.Errorf("creating the namespaces: %w", err)
+	}
+	nsDeps := []pulumi.Resource{ns}
+
+	replicas, gwMin, gwMax := 1, 1, 3
+	if prod {
+		replicas, gwMin, gwMax = 2, 2, 10
+	}
+	m, err := mesh.New(ctx, "mesh", &mesh.Args{
+		Version:                cfg.IstioVersion,
+		Hostname:               cfg.Hostname,
+		IngressIPName:          r.Cluster.IngressIPName,
+		IngressIPResourceGroup: r.Cluster.IngressIPResourceGroup,
+		GatewayMinReplicas:     gwMin,
+		GatewayMaxReplicas:     gwMax,
+		IstiodReplicas:         replicas,
+		HTTP01:                 cfg.ACMEChallenge == "http01",
+		Egress:                 eg,
+		Access:                 access(),
+		Namespaces:             nsDeps,
+	}, k8s)
+	if err != nil {
+		return fmt.Errorf("installing the mesh: %w", err)
+	}
+
+	var dns *certs.AzureDNS
+	if cfg.ACMEChallenge == "dns01" {
+		dns = &certs.AzureDNS{
+			SubscriptionID:    subscription,
+			ZoneResourceGroup: cfg.DNSZoneResourceGroup,
+			ZoneName:          cfg.DNSZoneName,
+			ClientID:          r.Identities[infra.CertManagerWorkload.Name].ClientID,
+		}
+	}
+	cs, err := certs.New(ctx, "certs", &certs.Args{
+		Version:     cfg.CertManagerVersion,
+		Hostname:    cfg.Hostname,
+		Email:       cfg.ACMEEmail,
+		Challenge:   cfg.ACMEChallenge,
+		Environment: cfg.ACMEEnvironment,
+		DNS:         dns,
+		Replicas:    replicas,
+		Namespaces:  nsDeps,
+		Gateway:     m.Ready,
+	}, k8s)
+	if err != nil {
+		return fmt.Errorf("installing cert-manager: %w", err)
+	}
+
+	var vs []volumes.Share
+	for _, s := range shares {
+		vs = append(vs, volumes.Share{Name: s.Name, QuotaGiB: s.QuotaGiB, Namespace: infra.NamespaceMoodle})
+	}
+	vol, err := volumes.New(ctx, "volumes", &volumes.Args{
+		ResourceGroup:  names.ResourceGroup(),
+		StorageAccount: names.StorageAccount("files"),
+		Shares:         vs,
+		ZoneRedundant:  len(cfg.Zones) > 0,
+		Protection:     cfg.DataProtection,
+		Namespaces:     nsDeps,
+	}, k8s, pulumi.DependsOn([]pulumi.Resource{r.Files}))
+	if err != nil {
+		return fmt.Errorf("creating the volumes: %w", err)
+	}
+	r.Namespaces, r.Mesh, r.Certificates, r.Volumes = ns, m, cs, vol
+	return nil
+}
+
+func sortEgress(es []mesh.Egress) []mesh.Egress {
+	slices.SortStableFunc(es, func(a, b mesh.Egress) int {
+		if a.Namespace != b.Namespace {
+			return strings.Compare(a.Namespace, b.Namespace)
+		}
+		return strings.Compare(a.Endpoint.String(), b.Endpoint.String())
+	})
+	return es
+}

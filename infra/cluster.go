@@ -61,3 +61,61 @@ var MeshNamespaces = []string{NamespaceMoodle, NamespaceData, NamespaceIntegrati
 func Principal(namespace, serviceAccount string) string {
 	return "cluster.local/ns/" + namespace + "/sa/" + serviceAccount
 }
+
+// MeshLayout says where the mesh's parts live, which differs between
+// Istio from its charts and the AKS add-on.
+type MeshLayout struct {
+	// Addon is true with the AKS Istio add-on.
+	Addon bool
+	// Revision is the add-on's revision ("" with the charts).
+	Revision string
+	// ControlPlaneNamespace holds istiod and the mesh-wide policies.
+	ControlPlaneNamespace string
+	// GatewayNamespace holds the ingress gateway, its Gateway and the site
+	// certificate's secret.
+	GatewayNamespace string
+	// GatewayApp is the gateway pods' "istio" label value and service account.
+	GatewayApp string
+	// InjectionLabel turns on sidecar injection for a namespace.
+	InjectionLabel map[string]string
+}
+
+// Mesh returns the mesh layout of the stack.
+func (c *Config) Mesh() MeshLayout {
+	if c.IstioMode == "aks-addon" {
+		return MeshLayout{
+			Addon: true, Revision: c.IstioAddonRevision,
+			ControlPlaneNamespace: "aks-istio-system", GatewayNamespace: "aks-istio-ingress",
+			GatewayApp:     "aks-istio-ingressgateway-external",
+			InjectionLabel: map[string]string{"istio.io/rev": c.IstioAddonRevision},
+		}
+	}
+	return MeshLayout{
+		ControlPlaneNamespace: NamespaceIstio, GatewayNamespace: NamespaceIngress,
+		GatewayApp:     IngressGatewayName,
+		InjectionLabel: map[string]string{"istio-injection": "enabled"},
+	}
+}
+
+// GatewayLabel is the "istio" label value of the gateway pods.
+func (m MeshLayout) GatewayLabel() string {
+	if m.Addon {
+		return m.GatewayApp
+	}
+	return "ingressgateway"
+}
+
+// Namespaces returns the namespaces the program creates for this layout:
+// all of Namespaces, less those the AKS add-on manages itself.
+func (m MeshLayout) Namespaces() []string {
+	if !m.Addon {
+		return Namespaces
+	}
+	var out []string
+	for _, n := range Namespaces {
+		if n != NamespaceIstio && n != NamespaceIngress {
+			out = append(out, n)
+		}
+	}
+	return out
+}

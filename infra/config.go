@@ -99,6 +99,8 @@ type Config struct {
 	DNSZoneResourceGroup string
 	DNSTTLSeconds        int
 
+	IstioMode          string
+	IstioAddonRevision string
 	IstioVersion       string
 	CertManagerVersion string
 	ACMEEmail          string
@@ -277,7 +279,7 @@ func (c *Config) stringFields() map[string]*string {
 		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "mysqlImage": &c.MysqlImage,
 		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix, "upgradeChannel": &c.UpgradeChannel,
 		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
-		"istioVersion": &c.IstioVersion, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,
+		"istioVersion": &c.IstioVersion, "istioMode": &c.IstioMode, "istioAddonRevision": &c.IstioAddonRevision, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
 	}
 }

@@ -169,6 +169,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"integration endpoint", "dev", map[string]string{"integrations": `{"crm": {"kind": "service", "image": "r.example.com/crm:2", "port": 8080, "replicas": 1, "endpoints": ["https://api.crm.example:443"]}}`}, "integrations.crm.endpoints[0]", "not a lowercase DNS name"},
 		{"integration name", "dev", map[string]string{"integrations": `{"HR_Sync": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *"}}`}, "integrations.HR_Sync", "lowercase DNS label"},
 		{"integration unknown field", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "imag": "x"}}`}, "integrations", `unknown field "imag"`},
+		{"addon revision", "dev", map[string]string{"istioMode": "aks-addon", "istioAddonRevision": "1.27"}, "istioAddonRevision", "such as asm-1-27"},
+		{"addon with dns zone", "dev", map[string]string{"istioMode": "aks-addon", "dnsZoneName": "example.com", "dnsZoneResourceGroup": "rg-dns"}, "dnsZoneName", "AKS-managed IP"},
+		{"istio mode", "dev", map[string]string{"istioMode": "ambient"}, "istioMode", "allowed: helm, aks-addon"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {

@@ -181,13 +181,22 @@ func (v *validator) aks(c *Config) {
 }
 
 var (
-	semverRE       = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
-	vSemverRE      = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
-	plainAddressRE = regexp.MustCompile(`^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$`)
+	addonRevisionRE = regexp.MustCompile(`^asm-1-\d+$`)
+	semverRE        = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	vSemverRE       = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
+	plainAddressRE  = regexp.MustCompile(`^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$`)
 )
 
 // certificates checks chart versions and the ACME settings.
 func (v *validator) certificates(c *Config) {
+	if v.oneOf("istioMode", c.IstioMode, []string{"helm", "aks-addon"}) && c.IstioMode == "aks-addon" {
+		if !addonRevisionRE.MatchString(c.IstioAddonRevision) {
+			v.fail("istioAddonRevision", "%q is not an add-on revision such as asm-1-27", c.IstioAddonRevision)
+		}
+		if c.DNSZoneName != "" {
+			v.fail("dnsZoneName", "must be empty with istioMode aks-addon: the add-on's gateway has an AKS-managed IP that the record cannot follow")
+		}
+	}
 	if !semverRE.MatchString(c.IstioVersion) {
 		v.fail("istioVersion", "%q is not an exact chart version such as 1.28.3", c.IstioVersion)
 	}

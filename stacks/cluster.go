@@ -77,8 +77,9 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config, names infra.N
 	k8s := pulumi.Providers(r.Cluster.Provider)
 	eg, moodlePorts, integrationPorts := egress(cfg, names.StorageAccount("bkp")+".blob.core.windows.net")
 
+	layout := cfg.Mesh()
 	ns, err := namespaces.New(ctx, "namespaces", &namespaces.Args{
-		InjectionLabel:         mesh.InjectionLabel,
+		Mesh:                   layout,
 		EndpointSubnet:         cfg.EndpointSubnetCIDR,
 		MoodleEgressPorts:      moodlePorts,
 		IntegrationEgressPorts: integrationPorts,
@@ -86,13 +87,14 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config, names infra.N
 	if err != nil {
 		return fmt.Errorf("creating the namespaces: %w", err)
 	}
-	nsDeps := []pulumi.Resource{ns}
+	nsDeps := ns.Ready
 
 	replicas, gwMin, gwMax := 1, 1, 3
 	if prod {
 		replicas, gwMin, gwMax = 2, 2, 10
 	}
 	m, err := mesh.New(ctx, "mesh", &mesh.Args{
+		Layout:                 layout,
 		Version:                cfg.IstioVersion,
 		Hostname:               cfg.Hostname,
 		IngressIPName:          r.Cluster.IngressIPName,
@@ -119,15 +121,16 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config, names infra.N
 		}
 	}
 	cs, err := certs.New(ctx, "certs", &certs.Args{
-		Version:     cfg.CertManagerVersion,
-		Hostname:    cfg.Hostname,
-		Email:       cfg.ACMEEmail,
-		Challenge:   cfg.ACMEChallenge,
-		Environment: cfg.ACMEEnvironment,
-		DNS:         dns,
-		Replicas:    replicas,
-		Namespaces:  nsDeps,
-		Gateway:     m.Ready,
+		Version:          cfg.CertManagerVersion,
+		Hostname:         cfg.Hostname,
+		Email:            cfg.ACMEEmail,
+		Challenge:        cfg.ACMEChallenge,
+		Environment:      cfg.ACMEEnvironment,
+		DNS:              dns,
+		Replicas:         replicas,
+		Namespaces:       nsDeps,
+		GatewayNamespace: layout.GatewayNamespace,
+		Gateway:          m.Ready,
 	}, k8s)
 	if err != nil {
 		return fmt.Errorf("installing cert-manager: %w", err)
@@ -143,8 +146,8 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config, names infra.N
 		Shares:         vs,
 		ZoneRedundant:  len(cfg.Zones) > 0,
 		Protection:     cfg.DataProtection,
-		Namespaces:     nsDeps,
-	}, k8s, pulumi.DependsOn([]pulumi.Resource{r.Files}))
+		DependsOn:      append(slices.Clone(nsDeps), r.Files.Shares...),
+	}, k8s)
 	if err != nil {
 		return fmt.Errorf("creating the volumes: %w", err)
 	}

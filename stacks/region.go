@@ -113,6 +113,12 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 	if cfg.JobsPool.Enabled {
 		jobs = &aks.Pool{VMSize: cfg.JobsPool.VMSize, MinCount: cfg.JobsPool.MinCount, MaxCount: cfg.JobsPool.MaxCount}
 	}
+	// Istio from its charts gets the static ingress IP; the AKS add-on
+	// brings its own gateway and IP.
+	ingressIP, meshRevision := names.IngressIP(), ""
+	if layout := cfg.Mesh(); layout.Addon {
+		ingressIP, meshRevision = "", layout.Revision
+	}
 	tier := "Free"
 	if prod {
 		tier = "Standard" // uptime SLA
@@ -139,7 +145,8 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		PrivateCluster:       cfg.PrivateCluster,
 		UpgradeChannel:       cfg.UpgradeChannel,
 		Maintenance:          cfg.MaintenanceWindow,
-		IngressIPName:        names.IngressIP(),
+		IngressIPName:        ingressIP,
+		ServiceMeshRevision:  meshRevision,
 		SubscriptionID:       subscription,
 		Tags:                 tags,
 	})

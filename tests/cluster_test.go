@@ -109,3 +109,26 @@ func TestRenderedManifestsOfTheInClusterPlatform(t *testing.T) {
 		}
 	}
 }
+
+func TestIstioAddonStack(t *testing.T) {
+	rec := runStack(t, "addon", "testdata/addon.yaml")
+	c := rec.OfType("azure-native:containerservice/v20241001:ManagedCluster")[0]
+	assert.Equal(t, []any{"asm-1-27"}, c.Input("serviceMeshProfile.istio.revisions"))
+	assert.Empty(t, rec.OfType("azure-native:network:PublicIPAddress"))
+	for _, r := range rec.OfType("kubernetes:helm.sh/v3:Release") {
+		assert.NotContains(t, r.String("chart"), "istio", "no Istio chart with the add-on")
+		assert.NotEqual(t, "base", r.String("chart"))
+	}
+	for _, n := range rec.OfType("kubernetes:core/v1:Namespace") {
+		name := n.String("metadata.name")
+		assert.NotEqual(t, infra.NamespaceIstio, name)
+		if name == infra.NamespaceMoodle {
+			assert.Equal(t, "asm-1-27", n.Input("metadata.labels").(map[string]any)["istio.io/rev"])
+		}
+	}
+	cert, _ := rec.Named("kubernetes:cert-manager.io/v1:Certificate", "certs-site")
+	assert.Equal(t, "aks-istio-ingress", cert.Input("metadata.namespace"))
+
+	r := renderCLI(t, stacks.Program, "-stack", "addon", "-config", "testdata/addon.yaml")
+	assert.Equal(t, render.ExitOK, r.code, r.stderr)
+}

@@ -49,7 +49,7 @@ func TestPulumiYAMLConfigBlockIsGenerated(t *testing.T) {
 	i := strings.Index(text, "\nconfig:\n")
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, infra.PulumiYAMLConfig(), text[i+1:],
-		"Pulumi.yaml's config block is stale: replace it with the output of `go run ./cmd/configdoc -yaml`")
+		"Pulumi.yaml's config block is stale: run `go run ./cmd/configdoc -write`")
 }
 
 func TestStackFilesSetOnlyDeclaredKeys(t *testing.T) {
@@ -86,7 +86,7 @@ func TestReadmeConfigReferenceMatchesKeys(t *testing.T) {
 	m := re.FindStringSubmatch(readme(t))
 	require.NotNil(t, m, "README has the config reference markers")
 	assert.Equal(t, infra.ConfigReference(), m[1],
-		"README's config reference is stale: paste the output of `go run ./cmd/configdoc` between the markers")
+		"README's config reference is stale: run `go run ./cmd/configdoc -write`")
 }
 
 func TestReadmeCommandsAreWhatCIRuns(t *testing.T) {

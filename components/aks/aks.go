@@ -91,8 +91,13 @@ type Args struct {
 	UpgradeChannel string
 	// Maintenance is the weekly window for Kubernetes and node OS upgrades.
 	Maintenance infra.MaintenanceWindow
-	// IngressIPName names the ingress gateway's static public IP (required).
+	// IngressIPName names the ingress gateway's static public IP; empty
+	// with the Istio add-on, whose gateway gets an AKS-managed IP.
 	IngressIPName string
+	// ServiceMeshRevision turns on the AKS Istio add-on at that revision
+	// ("asm-1-27") with an external ingress gateway; empty: no add-on
+	// (Istio comes from its charts).
+	ServiceMeshRevision string
 	// SubscriptionID completes role definition IDs (required).
 	SubscriptionID pulumi.StringInput
 	// Tags go on every Azure resource (required: infra.Tags).
@@ -180,8 +185,8 @@ func (a *Args) validate() error {
 	if a.DisableLocalAccounts && len(a.AdminGroupObjectIDs) == 0 {
 		errs = append(errs, errors.New("with local accounts disabled, adminGroupObjectIDs must name at least one Entra group"))
 	}
-	if a.IngressIPName == "" {
-		errs = append(errs, errors.New("ingressIPName is required"))
+	if (a.IngressIPName == "") == (a.ServiceMeshRevision == "") {
+		errs = append(errs, errors.New("set exactly one of ingressIPName (Istio from charts) and serviceMeshRevision (the AKS add-on)"))
 	}
 	if a.SubscriptionID == nil {
 		errs = append(errs, errors.New("subscriptionID is required"))
@@ -254,40 +259,55 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	tags := pulumi.ToStringMap(a.Tags)
 
 	// The ingress gateway's static, zone-redundant public IP: the only
-	// public IP of the region (issue 4 points the gateway Service at it).
-	ipTags := pulumi.StringMap{infra.IngressIPTagKey: pulumi.String(infra.IngressIPTagValue)}
-	for k, v := range a.Tags {
-		ipTags[k] = pulumi.String(v)
+	// public IP of the region (the mesh points the gateway Service at it).
+	// The control plane's identity must join the node subnet and attach
+	// that IP to its load balancer; nothing more.
+	grants := []identity.Grant{{Role: identity.RoleNetworkContributor, Scope: a.NodeSubnetID, What: "subnet"}}
+	var ip *network.PublicIPAddress
+	if a.IngressIPName != "" {
+		ipTags := pulumi.StringMap{infra.IngressIPTagKey: pulumi.String(infra.IngressIPTagValue)}
+		for k, v := range a.Tags {
+			ipTags[k] = pulumi.String(v)
+		}
+		var err error
+		ip, err = network.NewPublicIPAddress(ctx, name+"-ingress-ip", &network.PublicIPAddressArgs{
+			PublicIpAddressName:      pulumi.String(a.IngressIPName),
+			ResourceGroupName:        a.ResourceGroupName,
+			Location:                 pulumi.String(a.Location),
+			Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard"), Tier: pulumi.String("Regional")},
+			PublicIPAllocationMethod: pulumi.String("Static"),
+			PublicIPAddressVersion:   pulumi.String("IPv4"),
+			Zones:                    pulumi.ToStringArray(a.Zones),
+			Tags:                     ipTags,
+		}, pulumi.Parent(c))
+		if err != nil {
+			return nil, fmt.Errorf("creating ingress public IP %q: %w", a.IngressIPName, err)
+		}
+		grants = append(grants, identity.Grant{Role: identity.RoleNetworkContributor, Scope: ip.ID().ToStringOutput(), What: "ingress-ip"})
 	}
-	ip, err := network.NewPublicIPAddress(ctx, name+"-ingress-ip", &network.PublicIPAddressArgs{
-		PublicIpAddressName:      pulumi.String(a.IngressIPName),
-		ResourceGroupName:        a.ResourceGroupName,
-		Location:                 pulumi.String(a.Location),
-		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard"), Tier: pulumi.String("Regional")},
-		PublicIPAllocationMethod: pulumi.String("Static"),
-		PublicIPAddressVersion:   pulumi.String("IPv4"),
-		Zones:                    pulumi.ToStringArray(a.Zones),
-		Tags:                     ipTags,
-	}, pulumi.Parent(c))
-	if err != nil {
-		return nil, fmt.Errorf("creating ingress public IP %q: %w", a.IngressIPName, err)
-	}
-
-	// The control plane's identity must join the node subnet and attach the
-	// ingress IP to its load balancer; nothing more.
 	cp, err := identity.New(ctx, name+"-control-plane", &identity.Args{
 		ResourceGroupName: a.ResourceGroupName,
 		Location:          a.Location,
 		Name:              "id-" + a.Name + "-control-plane",
 		Tags:              a.Tags,
 		SubscriptionID:    a.SubscriptionID,
-		Grants: []identity.Grant{
-			{Role: identity.RoleNetworkContributor, Scope: a.NodeSubnetID, What: "subnet"},
-			{Role: identity.RoleNetworkContributor, Scope: ip.ID().ToStringOutput(), What: "ingress-ip"},
-		},
+		Grants:            grants,
 	}, pulumi.Parent(c))
 	if err != nil {
 		return nil, err
+	}
+
+	var mesh *cs.ServiceMeshProfileArgs
+	if a.ServiceMeshRevision != "" {
+		mesh = &cs.ServiceMeshProfileArgs{
+			Mode: pulumi.String("Istio"),
+			Istio: &cs.IstioServiceMeshArgs{
+				Revisions: pulumi.StringArray{pulumi.String(a.ServiceMeshRevision)},
+				Components: &cs.IstioComponentsArgs{IngressGateways: cs.IstioIngressGatewayArray{
+					&cs.IstioIngressGatewayArgs{Mode: pulumi.String("External"), Enabled: pulumi.Bool(true)},
+				}},
+			},
+		}
 	}
 
 	api := &cs.ManagedClusterAPIServerAccessProfileArgs{EnablePrivateCluster: pulumi.Bool(a.PrivateCluster)}
@@ -343,12 +363,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			SnapshotController: &cs.ManagedClusterStorageProfileSnapshotControllerArgs{Enabled: pulumi.Bool(true)},
 			BlobCSIDriver:      &cs.ManagedClusterStorageProfileBlobCSIDriverArgs{Enabled: pulumi.Bool(false)},
 		},
+		ServiceMeshProfile: mesh,
 		AutoUpgradeProfile: &cs.ManagedClusterAutoUpgradeProfileArgs{
 			UpgradeChannel:       pulumi.String(channel),
 			NodeOSUpgradeChannel: pulumi.String("NodeImage"),
 		},
 		Tags: tags,
-	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{cp}),
+	}, pulumi.Parent(c), pulumi.DependsOn(cp.Resources),
 		// The autoscaler owns the node count; a refresh must not reset it.
 		pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}))
 	if err != nil {
@@ -448,8 +469,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	c.ID = cluster.ID()
 	c.OIDCIssuerURL = cluster.OidcIssuerProfile.IssuerURL().Elem()
 	c.KubeletObjectID = cluster.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
-	c.IngressIPAddress = ip.IpAddress.Elem()
-	c.IngressIPID = ip.ID()
+	if ip != nil {
+		c.IngressIPAddress = ip.IpAddress.Elem()
+		c.IngressIPID = ip.ID()
+	} else {
+		c.IngressIPAddress = pulumi.String("").ToStringOutput()
+		c.IngressIPID = pulumi.ID("").ToIDOutput()
+	}
 	c.IngressIPResourceGroup = a.ResourceGroupName.ToStringOutput()
 	c.Provider = provider
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{

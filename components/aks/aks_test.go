@@ -214,13 +214,33 @@ func TestClusterRejectsBadArgs(t *testing.T) {
 	a.AdminGroupObjectIDs = nil
 	a.Tier = "Premium2"
 	a.KubernetesVersion = "latest"
+	a.ServiceMeshRevision = "asm-1-27"
 	rec, err := run(t, a)
 	require.Error(t, err)
 	for _, want := range []string{
+		"exactly one of ingressIPName",
 		"systemPool bounds 0..5", `userPool.vmSize "big"`, "userPool bounds 5..2", "authorizedIPRanges or privateCluster",
 		"adminGroupObjectIDs", `tier "Premium2"`, `kubernetesVersion "latest"`,
 	} {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.Empty(t, rec.Resources())
+}
+
+func TestIstioAddon(t *testing.T) {
+	a := args()
+	a.IngressIPName, a.ServiceMeshRevision = "", "asm-1-27"
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	assert.Equal(t, "Istio", c.Input("serviceMeshProfile.mode"))
+	assert.Equal(t, []any{"asm-1-27"}, c.Input("serviceMeshProfile.istio.revisions"))
+	gws := c.Input("serviceMeshProfile.istio.components.ingressGateways").([]any)
+	assert.Equal(t, "External", gws[0].(map[string]any)["mode"])
+	assert.Empty(t, rec.OfType("azure-native:network:PublicIPAddress"), "the add-on's gateway brings its own IP")
+	assert.Len(t, rec.OfType("azure-native:authorization:RoleAssignment"), 1, "only the subnet grant")
+
+	rec, err = run(t, args())
+	require.NoError(t, err)
+	assert.Nil(t, cluster(t, rec).Input("serviceMeshProfile"), "no add-on with Istio from charts")
 }

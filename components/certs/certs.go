@@ -67,6 +67,9 @@ type Args struct {
 	DNS *AzureDNS
 	// Replicas of the controller and webhook (2 in prod).
 	Replicas int
+	// GatewayNamespace is where the ingress gateway reads the certificate's
+	// secret (infra.MeshLayout.GatewayNamespace, required).
+	GatewayNamespace string
 	// Namespaces are created first (required).
 	Namespaces []pulumi.Resource
 	// Gateway is the mesh's last release: the Certificate's secret is read
@@ -107,8 +110,8 @@ func (a *Args) validate() error {
 	if a.Replicas < 1 {
 		errs = append(errs, fmt.Errorf("replicas %d must be at least 1", a.Replicas))
 	}
-	if len(a.Namespaces) == 0 {
-		errs = append(errs, errors.New("namespaces are required"))
+	if len(a.Namespaces) == 0 || a.GatewayNamespace == "" {
+		errs = append(errs, errors.New("namespaces and the gateway's namespace are required"))
 	}
 	return errors.Join(errs...)
 }
@@ -212,7 +215,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		ApiVersion: pulumi.String(certManagerAPI),
 		Kind:       pulumi.String("Certificate"),
 		// In the gateway's namespace: Istio reads credentialName there.
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("site"), Namespace: pulumi.String(infra.NamespaceIngress)},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("site"), Namespace: pulumi.String(a.GatewayNamespace)},
 		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
 			"secretName": pulumi.String(infra.SiteTLSSecret),
 			"dnsNames":   pulumi.StringArray{pulumi.String(a.Hostname)},

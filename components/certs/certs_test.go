@@ -14,7 +14,7 @@ import (
 func args(challenge string) *Args {
 	a := &Args{
 		Version: "v1.19.2", Hostname: "learn.fieldcert.example", Email: "certs@fieldcert.example",
-		Challenge: challenge, Environment: "production", Replicas: 2,
+		Challenge: challenge, Environment: "production", Replicas: 2, GatewayNamespace: infra.NamespaceIngress,
 	}
 	if challenge == "dns01" {
 		a.DNS = &AzureDNS{SubscriptionID: pulumi.String(mocks.SubscriptionID), ZoneResourceGroup: "rg-dns", ZoneName: "fieldcert.example", ClientID: pulumi.String("client-id")}

@@ -82,6 +82,10 @@ type WorkloadIdentity struct {
 	ClientID pulumi.StringOutput
 	// PrincipalID is the identity's object ID, for further role assignments.
 	PrincipalID pulumi.StringOutput
+	// Resources are the identity, its federation and its grants: depend on
+	// them, not on the component, to wait for every grant (a component's
+	// children are not all known when a dependent registers).
+	Resources []pulumi.Resource
 }
 
 func (a *Args) validate() error {
@@ -137,27 +141,32 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("creating managed identity %q: %w", a.Name, err)
 	}
+	c.Resources = []pulumi.Resource{id}
 	if a.ServiceAccount != "" {
-		if _, err := managedidentity.NewFederatedIdentityCredential(ctx, name+"-federation", &managedidentity.FederatedIdentityCredentialArgs{
+		fed, err := managedidentity.NewFederatedIdentityCredential(ctx, name+"-federation", &managedidentity.FederatedIdentityCredentialArgs{
 			FederatedIdentityCredentialResourceName: pulumi.String(a.Namespace + "-" + a.ServiceAccount),
 			ResourceName:                            id.Name,
 			ResourceGroupName:                       a.ResourceGroupName,
 			Issuer:                                  a.Issuer,
 			Subject:                                 pulumi.String("system:serviceaccount:" + a.Namespace + ":" + a.ServiceAccount),
 			Audiences:                               pulumi.StringArray{pulumi.String(tokenAudience)},
-		}, pulumi.Parent(c)); err != nil {
+		}, pulumi.Parent(c))
+		if err != nil {
 			return nil, fmt.Errorf("federating %q with %s/%s: %w", a.Name, a.Namespace, a.ServiceAccount, err)
 		}
+		c.Resources = append(c.Resources, fed)
 	}
 	for _, g := range a.Grants {
-		if _, err := authorization.NewRoleAssignment(ctx, name+"-"+g.What+"-role", &authorization.RoleAssignmentArgs{
+		ra, err := authorization.NewRoleAssignment(ctx, name+"-"+g.What+"-role", &authorization.RoleAssignmentArgs{
 			PrincipalId:      id.PrincipalId,
 			PrincipalType:    pulumi.String("ServicePrincipal"),
 			RoleDefinitionId: pulumi.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", a.SubscriptionID, g.Role),
 			Scope:            g.Scope,
-		}, pulumi.Parent(c)); err != nil {
+		}, pulumi.Parent(c))
+		if err != nil {
 			return nil, fmt.Errorf("granting %q role %s on %s: %w", a.Name, g.Role, g.What, err)
 		}
+		c.Resources = append(c.Resources, ra)
 	}
 	c.ID, c.ClientID, c.PrincipalID = id.ID(), id.ClientId, id.PrincipalId
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -29,9 +30,6 @@ const (
 	securityAPI   = "security.istio.io/v1"
 	networkingAPI = "networking.istio.io/v1"
 )
-
-// InjectionLabel turns on sidecar injection for a namespace.
-var InjectionLabel = map[string]string{"istio-injection": "enabled"}
 
 // ACMESolverService is the Service in the ingress namespace that selects
 // cert-manager's HTTP-01 solver pods; the gateway routes
@@ -68,15 +66,21 @@ type Access struct {
 
 // Args configures the mesh.
 type Args struct {
-	// Version is the exact version of Istio's charts (required).
+	// Layout says how Istio is installed and where its parts live
+	// (infra.Config.Mesh): from Istio's charts, or the AKS add-on, which
+	// AKS installs from the cluster's serviceMeshProfile.
+	Layout infra.MeshLayout
+	// Version is the exact version of Istio's charts (required with charts).
 	Version string
 	// Hostname is the site's DNS name (required).
 	Hostname string
 	// IngressIPName and IngressIPResourceGroup pin the gateway's load
-	// balancer to the static public IP the AKS component made (required).
+	// balancer to the static public IP the AKS component made (required
+	// with charts; the add-on's gateway has an AKS-managed IP).
 	IngressIPName          string
 	IngressIPResourceGroup pulumi.StringInput
-	// GatewayMinReplicas and GatewayMaxReplicas bound the gateway's autoscaler.
+	// GatewayMinReplicas and GatewayMaxReplicas bound the gateway's
+	// autoscaler (charts only; AKS scales the add-on's gateway).
 	GatewayMinReplicas, GatewayMaxReplicas int
 	// IstiodReplicas is istiod's minimum replica count (1 dev, 2 prod).
 	IstiodReplicas int
@@ -98,6 +102,7 @@ type Mesh struct {
 
 	// Ready is the last Istio release; objects of Istio's kinds made by
 	// other components depend on it (the CRDs and webhooks exist then).
+	// Nil with the add-on, whose CRDs come with the cluster.
 	Ready pulumi.Resource
 	// GatewayRef is "<namespace>/<gateway>", for VirtualServices.
 	GatewayRef string
@@ -105,11 +110,17 @@ type Mesh struct {
 
 func (a *Args) validate() error {
 	var errs []error
+	if a.Layout.ControlPlaneNamespace == "" || a.Layout.GatewayNamespace == "" || a.Layout.GatewayApp == "" {
+		errs = append(errs, errors.New("layout is required (infra.Config.Mesh)"))
+	}
+	if a.Layout.Addon {
+		if a.Layout.Revision == "" {
+			errs = append(errs, errors.New("the add-on needs a revision"))
+		}
+		return errors.Join(append(errs, a.validateCommon()...)...)
+	}
 	if err := (helm.Chart{Repo: helm.IstioRepo, Name: "istiod", Version: a.Version}).Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if !hostnameRE.MatchString(a.Hostname) {
-		errs = append(errs, fmt.Errorf("hostname %q is not a DNS name", a.Hostname))
 	}
 	if a.IngressIPName == "" || a.IngressIPResourceGroup == nil {
 		errs = append(errs, errors.New("ingressIPName and ingressIPResourceGroup are required"))
@@ -120,6 +131,14 @@ func (a *Args) validate() error {
 	if a.IstiodReplicas < 1 {
 		errs = append(errs, fmt.Errorf("istiodReplicas %d must be at least 1", a.IstiodReplicas))
 	}
+	return errors.Join(append(errs, a.validateCommon()...)...)
+}
+
+func (a *Args) validateCommon() []error {
+	var errs []error
+	if !hostnameRE.MatchString(a.Hostname) {
+		errs = append(errs, fmt.Errorf("hostname %q is not a DNS name", a.Hostname))
+	}
 	for _, x := range a.Access {
 		if x.Name == "" || x.Namespace == "" || len(x.Principals)+len(x.Namespaces) == 0 {
 			errs = append(errs, fmt.Errorf("access %q needs a namespace and who may connect", x.Name))
@@ -128,7 +147,7 @@ func (a *Args) validate() error {
 	if len(a.Namespaces) == 0 {
 		errs = append(errs, errors.New("namespaces are required"))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Chart values: only the keys set here, named as in each chart's
@@ -272,57 +291,44 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := a.validate(); err != nil {
 		return nil, fmt.Errorf("mesh %q: %w", name, err)
 	}
-	c := &Mesh{GatewayRef: infra.NamespaceIngress + "/moodle"}
+	lay := a.Layout
+	c := &Mesh{GatewayRef: lay.GatewayNamespace + "/moodle"}
 	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
 		return nil, fmt.Errorf("registering mesh component %q: %w", name, err)
 	}
-	chart := func(n string) helm.Chart { return helm.Chart{Repo: helm.IstioRepo, Name: n, Version: a.Version} }
 	after := func(rs ...pulumi.Resource) []pulumi.ResourceOption {
 		return []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(append(append([]pulumi.Resource{}, a.Namespaces...), rs...))}
 	}
-
-	// base installs the CRDs; cni, istiod and the gateway follow in order.
-	base, err := helm.Release(ctx, name+"-base", "istio-base", infra.NamespaceIstio, chart("base"), pulumi.Map{}, after()...)
-	if err != nil {
-		return nil, err
+	objs := after()
+	if lay.Addon {
+		// AKS runs istiod; the mesh config goes in the add-on's shared
+		// ConfigMap, which istiod merges into its own.
+		cfg := meshConfigYAML(a.istiod().MeshConfig)
+		if _, err := corev1.NewConfigMap(ctx, name+"-addon-mesh-config", &corev1.ConfigMapArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Name:      pulumi.String("istio-shared-configmap-" + lay.Revision),
+				Namespace: pulumi.String(lay.ControlPlaneNamespace),
+			},
+			Data: pulumi.StringMap{"mesh": pulumi.String(cfg)},
+		}, objs...); err != nil {
+			return nil, fmt.Errorf("configuring the Istio add-on: %w", err)
+		}
+	} else {
+		ready, err := a.install(ctx, name, after)
+		if err != nil {
+			return nil, err
+		}
+		c.Ready = ready[len(ready)-1]
+		objs = after(ready...)
 	}
-	var cniVals cniValues
-	cniVals.CNI.Chained = true
-	cniVals.CNI.ExcludeNSs = []string{infra.NamespaceIstio, "kube-system"}
-	cniVals.CNI.SeccompProfile = seccomp{"RuntimeDefault"}
-	vals, err := helm.Values(cniVals)
-	if err != nil {
-		return nil, err
-	}
-	cni, err := helm.Release(ctx, name+"-cni", "istio-cni", infra.NamespaceIstio, chart("cni"), vals, after(base)...)
-	if err != nil {
-		return nil, err
-	}
-	if vals, err = helm.Values(a.istiod()); err != nil {
-		return nil, err
-	}
-	istiod, err := helm.Release(ctx, name+"-istiod", "istiod", infra.NamespaceIstio, chart("istiod"), vals, after(base, cni)...)
-	if err != nil {
-		return nil, err
-	}
-	// The gateway values need the resource group's name, an output.
-	gwVals := a.IngressIPResourceGroup.ToStringOutput().ApplyT(func(rg string) (map[string]any, error) {
-		return helm.PlainValues(a.gateway(rg))
-	}).(pulumi.MapOutput)
-	gateway, err := helm.Release(ctx, name+"-gateway", infra.IngressGatewayName, infra.NamespaceIngress, chart("gateway"), gwVals, after(istiod)...)
-	if err != nil {
-		return nil, err
-	}
-	c.Ready = gateway
-	objs := after(istiod, gateway)
 
 	// Mutual TLS for every workload of the mesh.
-	if err := customResource(ctx, name+"-peer-authentication", securityAPI, "PeerAuthentication", infra.NamespaceIstio, "default",
+	if err := customResource(ctx, name+"-peer-authentication", securityAPI, "PeerAuthentication", lay.ControlPlaneNamespace, "default",
 		map[string]any{"mtls": map[string]any{"mode": "STRICT"}}, objs...); err != nil {
 		return nil, err
 	}
 	// Deny every request in the mesh that no policy below allows.
-	if err := customResource(ctx, name+"-deny-all", securityAPI, "AuthorizationPolicy", infra.NamespaceIstio, "allow-nothing",
+	if err := customResource(ctx, name+"-deny-all", securityAPI, "AuthorizationPolicy", lay.ControlPlaneNamespace, "allow-nothing",
 		map[string]any{}, objs...); err != nil {
 		return nil, err
 	}
@@ -342,8 +348,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"tls":   map[string]any{"mode": "SIMPLE", "credentialName": infra.SiteTLSSecret, "minProtocolVersion": "TLSV1_2"},
 		},
 	}
-	if err := customResource(ctx, name+"-gateway-moodle", networkingAPI, "Gateway", infra.NamespaceIngress, "moodle",
-		map[string]any{"selector": map[string]any{"istio": "ingressgateway"}, "servers": servers}, objs...); err != nil {
+	if err := customResource(ctx, name+"-gateway-moodle", networkingAPI, "Gateway", lay.GatewayNamespace, "moodle",
+		map[string]any{"selector": map[string]any{"istio": lay.GatewayLabel()}, "servers": servers}, objs...); err != nil {
 		return nil, err
 	}
 	var httpRoutes []any
@@ -352,12 +358,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"name":  "acme-http01",
 			"match": []any{map[string]any{"port": 80, "uri": map[string]any{"prefix": "/.well-known/acme-challenge/"}}},
 			"route": []any{map[string]any{"destination": map[string]any{
-				"host": ACMESolverService + "." + infra.NamespaceIngress + ".svc.cluster.local",
+				"host": ACMESolverService + "." + lay.GatewayNamespace + ".svc.cluster.local",
 				"port": map[string]any{"number": acmeSolverPort},
 			}}},
 		})
 		if _, err := corev1.NewService(ctx, name+"-acme-solver", &corev1.ServiceArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ACMESolverService), Namespace: pulumi.String(infra.NamespaceIngress)},
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(ACMESolverService), Namespace: pulumi.String(lay.GatewayNamespace)},
 			Spec: &corev1.ServiceSpecArgs{
 				Selector: pulumi.StringMap{"acme.cert-manager.io/http01-solver": pulumi.String("true")},
 				Ports:    corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("http"), Port: pulumi.Int(acmeSolverPort), TargetPort: pulumi.Int(acmeSolverPort)}},
@@ -371,7 +377,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"match":    []any{map[string]any{"port": 80}},
 		"redirect": map[string]any{"scheme": "https", "redirectCode": 301},
 	})
-	if err := customResource(ctx, name+"-http-redirect", networkingAPI, "VirtualService", infra.NamespaceIngress, "http-redirect",
+	if err := customResource(ctx, name+"-http-redirect", networkingAPI, "VirtualService", lay.GatewayNamespace, "http-redirect",
 		map[string]any{"hosts": []any{a.Hostname}, "gateways": []any{"moodle"}, "http": httpRoutes}, objs...); err != nil {
 		return nil, err
 	}
@@ -429,7 +435,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // allAccess adds the flows the mesh itself needs to the declared ones:
 // the gateway to Moodle, and the ACME solver from the gateway.
 func (a *Args) allAccess() []Access {
-	gw := infra.Principal(infra.NamespaceIngress, infra.IngressGatewayName)
+	gw := infra.Principal(a.Layout.GatewayNamespace, a.Layout.GatewayApp)
 	out := []Access{{
 		Name: "gateway", Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp,
 		Principals: []string{gw}, Ports: []int{infra.MoodleWebPort},
@@ -466,4 +472,63 @@ func toAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// install installs Istio from its charts: base (the CRDs), cni, istiod,
+// then the gateway, each after the one before. It returns istiod and the
+// gateway, which Istio objects wait for (CRDs, webhooks, the gateway).
+func (a *Args) install(ctx *pulumi.Context, name string, after func(...pulumi.Resource) []pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	chart := func(n string) helm.Chart { return helm.Chart{Repo: helm.IstioRepo, Name: n, Version: a.Version} }
+
+	// base installs the CRDs; cni, istiod and the gateway follow in order.
+	base, err := helm.Release(ctx, name+"-base", "istio-base", infra.NamespaceIstio, chart("base"), pulumi.Map{}, after()...)
+	if err != nil {
+		return nil, err
+	}
+	var cniVals cniValues
+	cniVals.CNI.Chained = true
+	cniVals.CNI.ExcludeNSs = []string{infra.NamespaceIstio, "kube-system"}
+	cniVals.CNI.SeccompProfile = seccomp{"RuntimeDefault"}
+	vals, err := helm.Values(cniVals)
+	if err != nil {
+		return nil, err
+	}
+	cni, err := helm.Release(ctx, name+"-cni", "istio-cni", infra.NamespaceIstio, chart("cni"), vals, after(base)...)
+	if err != nil {
+		return nil, err
+	}
+	if vals, err = helm.Values(a.istiod()); err != nil {
+		return nil, err
+	}
+	istiod, err := helm.Release(ctx, name+"-istiod", "istiod", infra.NamespaceIstio, chart("istiod"), vals, after(base, cni)...)
+	if err != nil {
+		return nil, err
+	}
+	// The gateway values need the resource group's name, an output.
+	gwVals := a.IngressIPResourceGroup.ToStringOutput().ApplyT(func(rg string) (map[string]any, error) {
+		return helm.PlainValues(a.gateway(rg))
+	}).(pulumi.MapOutput)
+	gateway, err := helm.Release(ctx, name+"-gateway", infra.IngressGatewayName, infra.NamespaceIngress, chart("gateway"), gwVals, after(istiod)...)
+	if err != nil {
+		return nil, err
+	}
+	return []pulumi.Resource{istiod, gateway}, nil
+}
+
+// meshConfigYAML renders mesh config for the add-on's shared ConfigMap.
+func meshConfigYAML(m meshConfig) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "accessLogFile: %s\n", m.AccessLogFile)
+	fmt.Fprintf(&b, "enablePrometheusMerge: %t\n", m.EnablePrometheusMerge)
+	fmt.Fprintf(&b, "outboundTrafficPolicy:\n  mode: %s\n", m.OutboundTrafficPolicy.Mode)
+	fmt.Fprintf(&b, "defaultConfig:\n  holdApplicationUntilProxyStarts: %t\n  proxyMetadata:\n", m.DefaultConfig.HoldApplicationUntilProxyStarts)
+	keys := make([]string, 0, len(m.DefaultConfig.ProxyMetadata))
+	for k := range m.DefaultConfig.ProxyMetadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "    %s: %q\n", k, m.DefaultConfig.ProxyMetadata[k])
+	}
+	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 
 func args() *Args {
 	return &Args{
+		Layout:                 (&infra.Config{IstioMode: "helm"}).Mesh(),
 		Version:                "1.28.3",
 		Hostname:               "learn.fieldcert.example",
 		IngressIPName:          "pip-moodle-prod-eastus2-ingress",
@@ -228,4 +229,28 @@ func TestMeshRejectsBadArgs(t *testing.T) {
 	for _, r := range rec.Resources() {
 		assert.NotEqual(t, TypeToken, r.Type, "nothing of the mesh is registered")
 	}
+}
+
+func TestAddon(t *testing.T) {
+	a := args()
+	a.Layout = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-27"}).Mesh()
+	a.Version, a.IngressIPName, a.IngressIPResourceGroup = "", "", nil
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	assert.Empty(t, rec.OfType("kubernetes:helm.sh/v3:Release"), "AKS installs Istio")
+	cm, ok := rec.Named("kubernetes:core/v1:ConfigMap", "mesh-addon-mesh-config")
+	require.True(t, ok)
+	assert.Equal(t, "istio-shared-configmap-asm-1-27", cm.Input("metadata.name"))
+	assert.Equal(t, "aks-istio-system", cm.Input("metadata.namespace"))
+	assert.Contains(t, cm.Input("data.mesh"), "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY")
+	pa := object(t, rec, "PeerAuthentication", "mesh-peer-authentication")
+	assert.Equal(t, "aks-istio-system", pa.Input("metadata.namespace"), "the add-on's root namespace")
+	gw := object(t, rec, "Gateway", "mesh-gateway-moodle")
+	assert.Equal(t, "aks-istio-ingress", gw.Input("metadata.namespace"))
+	assert.Equal(t, "aks-istio-ingressgateway-external", gw.Input("spec.selector.istio"))
+	allow := object(t, rec, "AuthorizationPolicy", "mesh-allow-moodle-gateway")
+	src := allow.Input("spec.rules").([]any)[0].(map[string]any)["from"].([]any)[0].(map[string]any)["source"].(map[string]any)
+	assert.Equal(t, []any{"cluster.local/ns/aks-istio-ingress/sa/aks-istio-ingressgateway-external"}, src["principals"])
+	vs := object(t, rec, "VirtualService", "mesh-moodle-route")
+	assert.Equal(t, []any{"aks-istio-ingress/moodle"}, vs.Input("spec.gateways"))
 }

@@ -51,10 +51,10 @@ var PodSecurity = map[string]string{
 
 // Args configures the namespaces.
 type Args struct {
-	// InjectionLabel is the label that turns on sidecar injection in the
-	// mesh namespaces: {"istio-injection": "enabled"} with Istio's charts,
-	// {"istio.io/rev": "<revision>"} with the AKS add-on (required).
-	InjectionLabel map[string]string
+	// Mesh says where istiod and the gateway live and which label turns on
+	// sidecar injection (infra.Config.Mesh); with the AKS add-on, AKS owns
+	// the control plane's and gateway's namespaces and they are not created.
+	Mesh infra.MeshLayout
 	// EndpointSubnet is the private endpoint subnet's CIDR: backup jobs
 	// reach the backup account there (required).
 	EndpointSubnet string
@@ -69,8 +69,12 @@ type Args struct {
 type Namespaces struct {
 	pulumi.ResourceState
 
-	// Names maps each namespace's name to its resource, for DependsOn.
+	// Names maps each namespace's name to its resource.
 	Names map[string]*corev1.Namespace
+	// Ready are the namespace resources, in creation order: depend on them
+	// (not on the component, whose children are not all known when a
+	// dependent registers) to create objects after their namespace.
+	Ready []pulumi.Resource
 }
 
 // peer is one side of an allowed flow.
@@ -102,7 +106,8 @@ func ns(name string) peer { return peer{namespace: name} }
 func (a *Args) policies() map[string]policy {
 	moodlePorts := append([]int{443}, a.MoodleEgressPorts...)
 	integrationPorts := append([]int{443}, a.IntegrationEgressPorts...)
-	istiod := flow{"istiod", []peer{{namespace: infra.NamespaceIstio, pods: map[string]string{"app": "istiod"}}}, []int{15012}, false}
+	m := a.Mesh
+	istiod := flow{"istiod", []peer{{namespace: m.ControlPlaneNamespace, pods: map[string]string{"app": "istiod"}}}, []int{15012}, false}
 	scrape := flow{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{15020, 15090}, false}
 	return map[string]policy{
 		infra.NamespaceIstio: {
@@ -132,7 +137,7 @@ func (a *Args) policies() map[string]policy {
 		},
 		infra.NamespaceMoodle: {
 			ingress: []flow{
-				{"gateway", []peer{ns(infra.NamespaceIngress)}, []int{infra.MoodleWebPort}, false},
+				{"gateway", []peer{ns(m.GatewayNamespace)}, []int{infra.MoodleWebPort}, false},
 				{"integrations", []peer{ns(infra.NamespaceIntegrations)}, []int{infra.MoodleWebPort}, false},
 				scrape,
 			},
@@ -180,8 +185,8 @@ func (a *Args) policies() map[string]policy {
 
 func (a *Args) validate() error {
 	var errs []error
-	if len(a.InjectionLabel) != 1 {
-		errs = append(errs, errors.New("injectionLabel must hold exactly one label"))
+	if len(a.Mesh.InjectionLabel) != 1 || a.Mesh.ControlPlaneNamespace == "" || a.Mesh.GatewayNamespace == "" {
+		errs = append(errs, errors.New("mesh needs one injection label and the control plane's and gateway's namespaces"))
 	}
 	if _, err := netip.ParsePrefix(a.EndpointSubnet); err != nil {
 		errs = append(errs, fmt.Errorf("endpointSubnet %q is not a CIDR", a.EndpointSubnet))
@@ -246,14 +251,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	dns := flow{"dns", []peer{{namespace: "kube-system", pods: map[string]string{"k8s-app": "kube-dns"}}}, []int{53}, true}
 	pols := a.policies()
-	for _, n := range infra.Namespaces {
+	for _, n := range a.Mesh.Namespaces() {
 		labels := map[string]string{
 			"pod-security.kubernetes.io/enforce": PodSecurity[n],
 			"pod-security.kubernetes.io/warn":    Restricted,
 			"pod-security.kubernetes.io/audit":   Restricted,
 		}
 		if slices.Contains(infra.MeshNamespaces, n) {
-			for k, v := range a.InjectionLabel {
+			for k, v := range a.Mesh.InjectionLabel {
 				labels[k] = v
 			}
 		}
@@ -264,6 +269,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, fmt.Errorf("creating namespace %s: %w", n, err)
 		}
 		c.Names[n] = nsRes
+		c.Ready = append(c.Ready, nsRes)
 
 		in := pulumi.Parent(c)
 		after := pulumi.DependsOn([]pulumi.Resource{nsRes})

@@ -12,7 +12,7 @@ import (
 
 func args() *Args {
 	return &Args{
-		InjectionLabel:         map[string]string{"istio-injection": "enabled"},
+		Mesh:                   (&infra.Config{IstioMode: "helm"}).Mesh(),
 		EndpointSubnet:         "10.40.16.0/24",
 		MoodleEgressPorts:      []int{587},
 		IntegrationEgressPorts: []int{443, 8443},
@@ -107,8 +107,27 @@ func TestEgressPortsFromConfig(t *testing.T) {
 func TestNamespacesRejectBadArgs(t *testing.T) {
 	rec, err := run(t, &Args{EndpointSubnet: "x", MoodleEgressPorts: []int{70000}})
 	require.Error(t, err)
-	for _, want := range []string{"injectionLabel", `endpointSubnet "x"`, "egress port 70000"} {
+	for _, want := range []string{"one injection label", `endpointSubnet "x"`, "egress port 70000"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.Empty(t, rec.Resources())
+}
+
+func TestAddonLayout(t *testing.T) {
+	a := args()
+	a.Mesh = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-27"}).Mesh()
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	var names []string
+	for _, r := range rec.OfType("kubernetes:core/v1:Namespace") {
+		names = append(names, r.String("metadata.name"))
+		if r.String("metadata.name") == infra.NamespaceMoodle {
+			assert.Equal(t, "asm-1-27", r.Input("metadata.labels").(map[string]any)["istio.io/rev"], "the add-on's revision label")
+		}
+	}
+	assert.NotContains(t, names, infra.NamespaceIstio, "AKS owns the add-on's namespaces")
+	assert.NotContains(t, names, infra.NamespaceIngress)
+	gw := netpol(t, rec, infra.NamespaceMoodle, "allow-in-gateway")
+	from := gw.Input("spec.ingress").([]any)[0].(map[string]any)["from"].([]any)[0].(map[string]any)
+	assert.Equal(t, "aks-istio-ingress", from["namespaceSelector"].(map[string]any)["matchLabels"].(map[string]any)["kubernetes.io/metadata.name"])
 }

@@ -66,6 +66,8 @@ type FileStore struct {
 	// SharePaths maps each share's name to its NFS export path,
 	// "/<account>/<share>".
 	SharePaths map[string]string
+	// Shares are the share resources: depend on them to use the shares.
+	Shares []pulumi.Resource
 }
 
 func (a *FileStoreArgs) validate() error {
@@ -140,7 +142,7 @@ func NewFileStore(ctx *pulumi.Context, name string, args *FileStoreArgs, opts ..
 		return nil, fmt.Errorf("creating file storage account %q: %w", a.AccountName, err)
 	}
 	for _, s := range a.Shares {
-		if _, err := storage.NewFileShare(ctx, name+"-"+s.Name+"-share", &storage.FileShareArgs{
+		share, err := storage.NewFileShare(ctx, name+"-"+s.Name+"-share", &storage.FileShareArgs{
 			ShareName:         pulumi.String(s.Name),
 			AccountName:       account.Name,
 			ResourceGroupName: a.ResourceGroupName,
@@ -150,9 +152,11 @@ func NewFileStore(ctx *pulumi.Context, name string, args *FileStoreArgs, opts ..
 			// non-root, and only the nodes can reach the share.
 			RootSquash: pulumi.String(string(storage.RootSquashTypeNoRootSquash)),
 			ShareQuota: pulumi.Int(s.QuotaGiB),
-		}, append(data, pulumi.DependsOn([]pulumi.Resource{account}))...); err != nil {
+		}, append(data, pulumi.DependsOn([]pulumi.Resource{account}))...)
+		if err != nil {
 			return nil, fmt.Errorf("creating NFS share %q: %w", s.Name, err)
 		}
+		c.Shares = append(c.Shares, share)
 		c.SharePaths[s.Name] = "/" + a.AccountName + "/" + s.Name
 	}
 	if err := privateEndpoint(ctx, c, name, "file", a.ResourceGroupName, a.Location, a.AccountName, account.ID(), *a.PrivateEndpoint, tags); err != nil {

@@ -55,8 +55,9 @@ type Args struct {
 	ZoneRedundant bool
 	// Protection is the data protection mode of volumes and claims (required).
 	Protection infra.DataProtection
-	// Namespaces are created first (required).
-	Namespaces []pulumi.Resource
+	// DependsOn are created first: the claims' namespaces and the file
+	// shares the volumes point at (required).
+	DependsOn []pulumi.Resource
 }
 
 // Volumes is the storage classes and bound volumes.
@@ -83,8 +84,8 @@ func (a *Args) validate() error {
 			errs = append(errs, fmt.Errorf("share %q needs a name, a namespace and a size", s.Name))
 		}
 	}
-	if len(a.Namespaces) == 0 {
-		errs = append(errs, errors.New("namespaces are required"))
+	if len(a.DependsOn) == 0 {
+		errs = append(errs, errors.New("dependsOn (namespaces and shares) is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -133,7 +134,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("creating storage class %s: %w", NFSClass, err)
 	}
 
-	data := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.Namespaces)}, protect...)
+	data := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}, protect...)
 	for _, s := range a.Shares {
 		pvName := s.Namespace + "-" + s.Name
 		size := pulumi.String(strconv.Itoa(s.QuotaGiB) + "Gi")

@@ -25,8 +25,8 @@ func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
 		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
 			return err
 		}
-		if a.Namespaces == nil {
-			a.Namespaces = []pulumi.Resource{ns}
+		if a.DependsOn == nil {
+			a.DependsOn = []pulumi.Resource{ns}
 		}
 		_, err := New(ctx, "volumes", a)
 		return err

@@ -13,8 +13,11 @@ const (
 	typeStorageCls  = "kubernetes:storage.k8s.io/v1:StorageClass"
 	typeHelmRelease = "kubernetes:helm.sh/v3:Release"
 	typePeerAuth    = "kubernetes:security.istio.io/v1:PeerAuthentication"
-	istioRootNS     = "istio-system"
 )
+
+// istioRootNamespaces are the mesh's root namespaces: Istio's charts and
+// the AKS add-on. A PeerAuthentication there applies mesh-wide.
+var istioRootNamespaces = map[string]bool{"istio-system": true, "aks-istio-system": true}
 
 // infrastructureNamespaces run the platform itself and are not meshed:
 // the mesh's own control plane and gateway, cert-manager, and Kubernetes'.
@@ -29,7 +32,7 @@ var exactChartVersionRE = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?
 // MeshMTLSStrict requires mesh-wide STRICT mutual TLS, and no exception.
 var MeshMTLSStrict = Rule{
 	ID:          "mesh-mtls-strict",
-	Description: "A mesh-wide PeerAuthentication (istio-system/default) requires STRICT mutual TLS, and no PeerAuthentication weakens it.",
+	Description: "A mesh-wide PeerAuthentication (\"default\" in the root namespace, istio-system or aks-istio-system) requires STRICT mutual TLS, and no PeerAuthentication weakens it.",
 	Enforcement: Mandatory,
 	Check: func(s *Stack) []Finding {
 		var out []Finding
@@ -39,7 +42,7 @@ var MeshMTLSStrict = Rule{
 				continue
 			}
 			mode := r.String("spec.mtls.mode")
-			if r.String("metadata.namespace") == istioRootNS && r.String("metadata.name") == "default" && mode == "STRICT" {
+			if istioRootNamespaces[r.String("metadata.namespace")] && r.String("metadata.name") == "default" && mode == "STRICT" {
 				meshWide = true
 			}
 			if mode != "" && mode != "STRICT" {
@@ -54,7 +57,7 @@ var MeshMTLSStrict = Rule{
 			}
 		}
 		if !meshWide && hasType(s, typeNamespace) {
-			out = append(out, Finding{"", "no mesh-wide STRICT PeerAuthentication (istio-system/default)"})
+			out = append(out, Finding{"", "no mesh-wide STRICT PeerAuthentication (default in istio-system or aks-istio-system)"})
 		}
 		return out
 	},

@@ -28,7 +28,8 @@ func TestMeshMTLSStrict(t *testing.T) {
 	assert.Empty(t, MeshMTLSStrict.Check(devStack(ns, peerAuth("istio-system", "default", "STRICT"))))
 
 	got := messages(MeshMTLSStrict.Check(devStack(ns)))
-	assert.Equal(t, []string{"no mesh-wide STRICT PeerAuthentication (istio-system/default)"}, got)
+	assert.Equal(t, []string{"no mesh-wide STRICT PeerAuthentication (default in istio-system or aks-istio-system)"}, got)
+	assert.Empty(t, MeshMTLSStrict.Check(devStack(ns, peerAuth("aks-istio-system", "default", "STRICT"))), "the add-on's root namespace")
 
 	got = messages(MeshMTLSStrict.Check(devStack(ns, peerAuth("istio-system", "default", "STRICT"), peerAuth("data", "legacy", "PERMISSIVE"))))
 	assert.Equal(t, []string{"PeerAuthentication data/legacy sets mTLS PERMISSIVE"}, got)

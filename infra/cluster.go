@@ -31,6 +31,24 @@ const (
 	MoodleAdminServiceAccount = "moodle-admin" // upgrade, install and maintenance jobs
 	PrometheusServiceAccount  = "prometheus"
 
+	// Redis runs twice: sessions (never evicts, may persist) and the
+	// Moodle application cache (evicts least recently used, never persists).
+	RedisSessionsService = "redis-sessions"
+	RedisCacheService    = "redis-cache"
+
+	// MoodleDBSecret in NamespaceMoodle holds Moodle's database settings
+	// (host, port, name, user, password); RedisSecret its Redis passwords.
+	MoodleDBSecret    = "moodle-db"
+	MoodleRedisSecret = "moodle-redis"
+	MoodleDatabase    = "moodle"
+	MoodleDBUser      = "moodle"
+
+	// AlertLabel on a Job or CronJob routes its failures to an alert
+	// (values "backup", "cron", "integration"); SeverityLabel sets the
+	// alert's severity ("critical", "warning").
+	AlertLabel    = "moodle.fieldcert/alert"
+	SeverityLabel = "moodle.fieldcert/severity"
+
 	// AppLabel is the pod label that names a workload; the mesh's
 	// authorization policies select pods by it.
 	AppLabel     = "app"

@@ -88,12 +88,22 @@ type Config struct {
 	WebMinReplicas int
 	WebMaxReplicas int
 
-	MoodledataQuotaGiB  int
-	MysqlDiskGiB        int
-	BackupRetentionDays int
-	BackupReplication   string
-	DataProtection      DataProtection
-	PluginMode          string
+	MoodledataQuotaGiB      int
+	MysqlDiskGiB            int
+	MysqlCPUMillis          int
+	MysqlMemoryMiB          int
+	RedisMemoryMiB          int
+	RedisSessionPersistence string
+	BackupSchedule          string
+	FilesSnapshotSchedule   string
+	RestoreBackup           string
+	AzureCLIImage           string
+	MysqlExporterImage      string
+	RedisExporterImage      string
+	BackupRetentionDays     int
+	BackupReplication       string
+	DataProtection          DataProtection
+	PluginMode              string
 
 	DNSZoneName          string
 	DNSZoneResourceGroup string
@@ -194,6 +204,9 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.int("webMaxReplicas", &c.WebMaxReplicas)
 	r.int("moodledataQuotaGiB", &c.MoodledataQuotaGiB)
 	r.int("mysqlDiskGiB", &c.MysqlDiskGiB)
+	r.int("mysqlCpuMillis", &c.MysqlCPUMillis)
+	r.int("mysqlMemoryMiB", &c.MysqlMemoryMiB)
+	r.int("redisMemoryMiB", &c.RedisMemoryMiB)
 	r.int("backupRetentionDays", &c.BackupRetentionDays)
 	var dp string
 	if r.str("dataProtection", &dp) {
@@ -253,6 +266,8 @@ func (c *Config) applyDefaults() {
 		c.JobsPool = JobsPool{Enabled: true, NodePool: NodePool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 5}}
 		c.WebMinReplicas, c.WebMaxReplicas = 3, 60
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 1024, 256, 35
+		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 2000, 16384, 1024
+		c.RedisSessionPersistence = "aof"
 		c.BackupReplication = "LRS"
 		if reg.Zones {
 			c.BackupReplication = "ZRS"
@@ -264,6 +279,8 @@ func (c *Config) applyDefaults() {
 		c.JobsPool = JobsPool{Enabled: false, NodePool: NodePool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 3}}
 		c.WebMinReplicas, c.WebMaxReplicas = 1, 3
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 100, 32, 7
+		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 500, 2048, 256
+		c.RedisSessionPersistence = "off"
 		c.BackupReplication = "LRS"
 		c.DataProtection = Retain
 	}
@@ -281,6 +298,9 @@ func (c *Config) stringFields() map[string]*string {
 		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
 		"istioVersion": &c.IstioVersion, "istioMode": &c.IstioMode, "istioAddonRevision": &c.IstioAddonRevision, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
+		"redisSessionPersistence": &c.RedisSessionPersistence, "backupSchedule": &c.BackupSchedule,
+		"filesSnapshotSchedule": &c.FilesSnapshotSchedule, "restoreBackup": &c.RestoreBackup,
+		"azureCliImage": &c.AzureCLIImage, "mysqlExporterImage": &c.MysqlExporterImage, "redisExporterImage": &c.RedisExporterImage,
 	}
 }
 

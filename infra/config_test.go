@@ -172,6 +172,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"addon revision", "dev", map[string]string{"istioMode": "aks-addon", "istioAddonRevision": "1.27"}, "istioAddonRevision", "such as asm-1-27"},
 		{"addon with dns zone", "dev", map[string]string{"istioMode": "aks-addon", "dnsZoneName": "example.com", "dnsZoneResourceGroup": "rg-dns"}, "dnsZoneName", "AKS-managed IP"},
 		{"istio mode", "dev", map[string]string{"istioMode": "ambient"}, "istioMode", "allowed: helm, aks-addon"},
+		{"mysql memory", "dev", map[string]string{"mysqlMemoryMiB": "512"}, "mysqlMemoryMiB", "allowed: 1024 to 262144"},
+		{"mysql cpu", "dev", map[string]string{"mysqlCpuMillis": "100"}, "mysqlCpuMillis", "allowed: 250 to 64000"},
+		{"redis memory", "dev", map[string]string{"redisMemoryMiB": "64"}, "redisMemoryMiB", "allowed: 128 to 65536"},
+		{"redis persistence", "dev", map[string]string{"redisSessionPersistence": "rdb"}, "redisSessionPersistence", "allowed: aof, off"},
+		{"backup schedule", "dev", map[string]string{"backupSchedule": "daily"}, "backupSchedule", "five-field cron"},
+		{"restore name", "dev", map[string]string{"restoreBackup": "../etc/passwd"}, "restoreBackup", "not a dump name"},
+		{"exporter image", "dev", map[string]string{"mysqlExporterImage": "prom/mysqld-exporter"}, "mysqlExporterImage", "no tag or digest"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {

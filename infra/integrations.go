@@ -57,7 +57,20 @@ type Integration struct {
 	Endpoints []string `json:"endpoints"`
 }
 
-var cronFieldRE = regexp.MustCompile(`^[0-9*/,\-]+$`)
+var (
+	cronFieldRE   = regexp.MustCompile(`^[0-9*/,\-]+$`)
+	restoreNameRE = regexp.MustCompile(`^mysql/[0-9]{8}T[0-9]{6}Z\.sql\.gz$`)
+)
+
+// validCron accepts five-field cron schedules of numbers, *, /, , and -.
+func validCron(s string) bool {
+	fields := strings.Fields(s)
+	ok := len(fields) == 5
+	for _, f := range fields {
+		ok = ok && cronFieldRE.MatchString(f)
+	}
+	return ok
+}
 
 // IntegrationNames returns the declared integrations' names, sorted.
 func (c *Config) IntegrationNames() []string {
@@ -117,12 +130,7 @@ func (v *validator) integrations(c *Config) {
 		}
 		switch in.Kind {
 		case "job":
-			fields := strings.Fields(in.Schedule)
-			ok := len(fields) == 5
-			for _, f := range fields {
-				ok = ok && cronFieldRE.MatchString(f)
-			}
-			if !ok {
+			if !validCron(in.Schedule) {
 				v.fail(key+".schedule", "%q is not a five-field cron schedule such as \"*/15 * * * *\"", in.Schedule)
 			}
 		case "service":

@@ -1,0 +1,331 @@
+// Package backup provides the region's backups and restore: a nightly,
+// consistent MySQL dump copied to the region's backup container, a nightly
+// snapshot of the moodledata share with expiry, and, when config names a
+// dump, a one-off Job that restores it. Every job reaches Azure through
+// the backup workload identity (no keys) and carries the labels that turn
+// its failures into alerts.
+package backup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// TypeToken is the component's type; with the child names it forms URNs.
+const TypeToken = "moodle:backup:Backups"
+
+// KindLabel marks what a backup job saves ("mysql", "files"); the policy
+// pack checks that prod schedules both.
+const KindLabel = "moodle.fieldcert/backup"
+
+// The uid the jobs run as (the MySQL image's user; the Azure CLI needs only
+// a writable HOME).
+const jobUID = 999
+
+// Args configures the backups.
+type Args struct {
+	// MySQLImage and AzureCLIImage are pinned images (required).
+	MySQLImage, AzureCLIImage string
+	// ClientID is the backup workload identity's client ID (required).
+	ClientID pulumi.StringInput
+	// SubscriptionID holds the storage accounts (required).
+	SubscriptionID pulumi.StringInput
+	// BackupAccount and Container receive the dumps (required).
+	BackupAccount, Container string
+	// FilesResourceGroup, FilesAccount and Share name the moodledata share
+	// to snapshot (required).
+	FilesResourceGroup, FilesAccount, Share string
+	// MySQLHost is the database service (required).
+	MySQLHost string
+	// BackupPassword and RootPassword are MySQL's backup and root passwords
+	// (secrets, required).
+	BackupPassword, RootPassword pulumi.StringInput
+	// Schedule and SnapshotSchedule are cron schedules in UTC (required).
+	Schedule, SnapshotSchedule string
+	// RetentionDays is how long share snapshots are kept (dumps expire by
+	// the backup account's lifecycle rule).
+	RetentionDays int
+	// Restore names a dump to restore ("mysql/<time>.sql.gz"); empty: none.
+	Restore string
+	// OnJobsPool runs the jobs on the jobs pool.
+	OnJobsPool bool
+	// DependsOn are created first: namespaces, MySQL (required).
+	DependsOn []pulumi.Resource
+}
+
+// Backups is the backup jobs.
+type Backups struct {
+	pulumi.ResourceState
+
+	// RestoreJob is the restore Job's name, or "".
+	RestoreJob string
+}
+
+func (a *Args) validate() error {
+	var errs []error
+	for field, v := range map[string]string{
+		"mysqlImage": a.MySQLImage, "azureCliImage": a.AzureCLIImage, "backupAccount": a.BackupAccount,
+		"container": a.Container, "filesResourceGroup": a.FilesResourceGroup, "filesAccount": a.FilesAccount,
+		"share": a.Share, "mysqlHost": a.MySQLHost, "schedule": a.Schedule, "snapshotSchedule": a.SnapshotSchedule,
+	} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", field))
+		}
+	}
+	if a.ClientID == nil || a.SubscriptionID == nil || a.BackupPassword == nil || a.RootPassword == nil {
+		errs = append(errs, errors.New("clientID, subscriptionID and the MySQL passwords are required"))
+	}
+	if a.RetentionDays < 1 {
+		errs = append(errs, fmt.Errorf("retentionDays %d must be at least 1", a.RetentionDays))
+	}
+	if len(a.DependsOn) == 0 {
+		errs = append(errs, errors.New("dependsOn is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Scripts run by the jobs. Each fails on the first error, so a failed step
+// fails the Job and raises the alert.
+const (
+	azLogin = `az login --service-principal -u "$AZURE_CLIENT_ID" -t "$AZURE_TENANT_ID" \
+  --federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" --allow-no-subscriptions --output none
+az account set --subscription "$SUBSCRIPTION_ID"
+`
+	dumpScript = `#!/bin/sh
+set -eu
+# A consistent snapshot of InnoDB without locking Moodle out.
+mysqldump -h "$MYSQL_HOST" -u ` + "backup" + ` --single-transaction --quick --routines --triggers --events \
+  --set-gtid-purged=OFF --no-tablespaces --default-character-set=utf8mb4 ` + infra.MoodleDatabase + ` | gzip -6 > /work/moodle.sql.gz
+gzip -t /work/moodle.sql.gz
+`
+	uploadScript = `#!/bin/sh
+set -eu
+` + azLogin + `name="mysql/$(date -u +%Y%m%dT%H%M%SZ).sql.gz"
+az storage blob upload --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER" \
+  --name "$name" --file /work/moodle.sql.gz --output none
+echo "uploaded $name"
+`
+	snapshotScript = `#!/bin/sh
+set -eu
+` + azLogin + `az storage share-rm snapshot --resource-group "$FILES_RG" --storage-account "$FILES_ACCOUNT" --name "$SHARE" --output none
+cutoff=$(date -u -d "-${RETENTION_DAYS} days" +%Y-%m-%dT%H:%M:%S)
+az storage share-rm list --resource-group "$FILES_RG" --storage-account "$FILES_ACCOUNT" --include-snapshot \
+  --query "[?name=='$SHARE' && snapshotTime!=null && snapshotTime<'$cutoff'].snapshotTime" --output tsv |
+while read -r snap; do
+  az storage share-rm delete --resource-group "$FILES_RG" --storage-account "$FILES_ACCOUNT" --name "$SHARE" --snapshot "$snap" --yes --output none
+  echo "expired snapshot $snap"
+done
+`
+	downloadScript = `#!/bin/sh
+set -eu
+` + azLogin + `az storage blob download --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER" \
+  --name "$RESTORE_BLOB" --file /work/restore.sql.gz --output none
+gzip -t /work/restore.sql.gz
+`
+	restoreScript = `#!/bin/sh
+set -eu
+gunzip -c /work/restore.sql.gz | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h "$MYSQL_HOST" -uroot ` + infra.MoodleDatabase + `
+echo "restored $RESTORE_BLOB"
+`
+)
+
+func restricted() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		RunAsNonRoot:             pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// RestoreJobName derives a Job name from the dump's name: a new dump name
+// makes a new Job; the same name leaves the finished one alone.
+func RestoreJobName(blob string) string {
+	sum := sha256.Sum256([]byte(blob))
+	return "mysql-restore-" + hex.EncodeToString(sum[:])[:10]
+}
+
+// New registers the backup jobs.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Backups, error) {
+	if args == nil {
+		return nil, fmt.Errorf("backups %q: args are required", name)
+	}
+	a := *args
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("backups %q: %w", name, err)
+	}
+	ns := infra.NamespaceData
+	c := &Backups{}
+	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("registering backups component %q: %w", name, err)
+	}
+	in := []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}
+
+	sa, err := corev1.NewServiceAccount(ctx, name+"-service-account", &corev1.ServiceAccountArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(infra.BackupWorkload.ServiceAccount), Namespace: pulumi.String(ns),
+			Annotations: pulumi.StringMap{"azure.workload.identity/client-id": a.ClientID},
+		},
+	}, in...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the backup service account: %w", err)
+	}
+	creds, err := corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("backup-credentials"), Namespace: pulumi.String(ns)},
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{"mysql-backup-password": a.BackupPassword, "mysql-root-password": a.RootPassword},
+	}, in...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the backup credentials: %w", err)
+	}
+	scripts, err := corev1.NewConfigMap(ctx, name+"-scripts", &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("backup-scripts"), Namespace: pulumi.String(ns)},
+		Data: pulumi.StringMap{
+			"dump.sh": pulumi.String(dumpScript), "upload.sh": pulumi.String(uploadScript),
+			"snapshot.sh": pulumi.String(snapshotScript), "download.sh": pulumi.String(downloadScript),
+			"restore.sh": pulumi.String(restoreScript),
+		},
+	}, in...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the backup scripts: %w", err)
+	}
+	deps := append(append([]pulumi.ResourceOption{}, in...), pulumi.DependsOn([]pulumi.Resource{sa, creds, scripts}))
+
+	env := corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("MYSQL_HOST"), Value: pulumi.String(a.MySQLHost)},
+		corev1.EnvVarArgs{Name: pulumi.String("SUBSCRIPTION_ID"), Value: a.SubscriptionID},
+		corev1.EnvVarArgs{Name: pulumi.String("BACKUP_ACCOUNT"), Value: pulumi.String(a.BackupAccount)},
+		corev1.EnvVarArgs{Name: pulumi.String("CONTAINER"), Value: pulumi.String(a.Container)},
+		corev1.EnvVarArgs{Name: pulumi.String("FILES_RG"), Value: pulumi.String(a.FilesResourceGroup)},
+		corev1.EnvVarArgs{Name: pulumi.String("FILES_ACCOUNT"), Value: pulumi.String(a.FilesAccount)},
+		corev1.EnvVarArgs{Name: pulumi.String("SHARE"), Value: pulumi.String(a.Share)},
+		corev1.EnvVarArgs{Name: pulumi.String("RETENTION_DAYS"), Value: pulumi.String(strconv.Itoa(a.RetentionDays))},
+		corev1.EnvVarArgs{Name: pulumi.String("RESTORE_BLOB"), Value: pulumi.String(a.Restore)},
+		// The Azure CLI keeps its login under HOME; the root filesystem
+		// is not the job's to write.
+		corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/work")},
+	}
+	secretEnv := func(name, key string) corev1.EnvVarArgs {
+		return corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String("backup-credentials"), Key: pulumi.String(key)},
+		}}
+	}
+	container := func(cname, image, script string, extra ...corev1.EnvVarInput) corev1.ContainerArgs {
+		e := append(corev1.EnvVarArray{}, env...)
+		e = append(e, extra...)
+		return corev1.ContainerArgs{
+			Name:    pulumi.String(cname),
+			Image:   pulumi.String(image),
+			Command: pulumi.ToStringArray([]string{"sh", "/scripts/" + script}),
+			Env:     e,
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")},
+				Limits:   pulumi.StringMap{"memory": pulumi.String("1Gi")},
+			},
+			SecurityContext: restricted(),
+			VolumeMounts: corev1.VolumeMountArray{
+				corev1.VolumeMountArgs{Name: pulumi.String("scripts"), MountPath: pulumi.String("/scripts")},
+				corev1.VolumeMountArgs{Name: pulumi.String("work"), MountPath: pulumi.String("/work")},
+			},
+		}
+	}
+	pod := func(kind string, init corev1.ContainerArray, main corev1.ContainerArgs) *corev1.PodTemplateSpecArgs {
+		spec := &corev1.PodSpecArgs{
+			ServiceAccountName: pulumi.String(infra.BackupWorkload.ServiceAccount),
+			RestartPolicy:      pulumi.String("Never"),
+			SecurityContext: &corev1.PodSecurityContextArgs{
+				RunAsUser: pulumi.Int(jobUID), RunAsGroup: pulumi.Int(jobUID), FsGroup: pulumi.Int(jobUID),
+				RunAsNonRoot:   pulumi.Bool(true),
+				SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+			},
+			InitContainers: init,
+			Containers:     corev1.ContainerArray{main},
+			Volumes: corev1.VolumeArray{
+				corev1.VolumeArgs{Name: pulumi.String("scripts"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String("backup-scripts")}},
+				// Scratch space for a dump: sized so a full dump fits.
+				corev1.VolumeArgs{Name: pulumi.String("work"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("50Gi")}},
+			},
+		}
+		if a.OnJobsPool {
+			spec.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
+			spec.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
+				Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
+			}}
+		}
+		return &corev1.PodTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.StringMap{
+				"azure.workload.identity/use": pulumi.String("true"), KindLabel: pulumi.String(kind),
+				infra.AlertLabel: pulumi.String("backup"), infra.SeverityLabel: pulumi.String("critical"),
+			}},
+			Spec: spec,
+		}
+	}
+	jobLabels := func(kind string) pulumi.StringMap {
+		return pulumi.StringMap{KindLabel: pulumi.String(kind), infra.AlertLabel: pulumi.String("backup"), infra.SeverityLabel: pulumi.String("critical")}
+	}
+	cron := func(rname, objName, kind, schedule string, tmpl *corev1.PodTemplateSpecArgs) error {
+		_, err := batchv1.NewCronJob(ctx, rname, &batchv1.CronJobArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(objName), Namespace: pulumi.String(ns), Labels: jobLabels(kind)},
+			Spec: &batchv1.CronJobSpecArgs{
+				Schedule:                   pulumi.String(schedule),
+				TimeZone:                   pulumi.String("Etc/UTC"),
+				ConcurrencyPolicy:          pulumi.String("Forbid"),
+				StartingDeadlineSeconds:    pulumi.Int(3600),
+				SuccessfulJobsHistoryLimit: pulumi.Int(3),
+				FailedJobsHistoryLimit:     pulumi.Int(3),
+				JobTemplate: &batchv1.JobTemplateSpecArgs{
+					Metadata: &metav1.ObjectMetaArgs{Labels: jobLabels(kind)},
+					Spec: &batchv1.JobSpecArgs{
+						BackoffLimit:          pulumi.Int(2),
+						ActiveDeadlineSeconds: pulumi.Int(6 * 3600),
+						Template:              tmpl,
+					},
+				},
+			},
+		}, deps...)
+		if err != nil {
+			return fmt.Errorf("creating CronJob %s: %w", objName, err)
+		}
+		return nil
+	}
+	if err := cron(name+"-mysql", "mysql-backup", "mysql", a.Schedule, pod("mysql",
+		corev1.ContainerArray{container("dump", a.MySQLImage, "dump.sh", secretEnv("MYSQL_PWD", "mysql-backup-password"))},
+		container("upload", a.AzureCLIImage, "upload.sh"))); err != nil {
+		return nil, err
+	}
+	if err := cron(name+"-files", "files-snapshot", "files", a.SnapshotSchedule, pod("files", nil,
+		container("snapshot", a.AzureCLIImage, "snapshot.sh"))); err != nil {
+		return nil, err
+	}
+
+	if a.Restore != "" {
+		c.RestoreJob = RestoreJobName(a.Restore)
+		if _, err := batchv1.NewJob(ctx, name+"-restore", &batchv1.JobArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(c.RestoreJob), Namespace: pulumi.String(ns), Labels: jobLabels("restore")},
+			Spec: &batchv1.JobSpecArgs{
+				// A half-applied restore is not retried on its own: a person
+				// reads the log and decides (docs/restore.md).
+				BackoffLimit:          pulumi.Int(0),
+				ActiveDeadlineSeconds: pulumi.Int(12 * 3600),
+				Template: pod("restore",
+					corev1.ContainerArray{container("download", a.AzureCLIImage, "download.sh")},
+					container("restore", a.MySQLImage, "restore.sh", secretEnv("MYSQL_ROOT_PASSWORD", "mysql-root-password"))),
+			},
+		}, append(deps, pulumi.ReplaceOnChanges([]string{"spec"}))...); err != nil {
+			return nil, fmt.Errorf("creating the restore Job: %w", err)
+		}
+	}
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"restoreJob": pulumi.String(c.RestoreJob)}); err != nil {
+		return nil, fmt.Errorf("registering outputs of backups %q: %w", name, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,124 @@
+package backup
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/internal/mocks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func args() *Args {
+	return &Args{
+		MySQLImage: "mysql:8.4.7", AzureCLIImage: "mcr.microsoft.com/azure-cli:2.67.0",
+		ClientID: pulumi.String("backup-client-id"), SubscriptionID: pulumi.String(mocks.SubscriptionID),
+		BackupAccount: "stmdlbkpprodabc123", Container: "backups",
+		FilesResourceGroup: "rg-moodle-prod-eastus2", FilesAccount: "stmdlfilesprodabc123", Share: "moodledata",
+		MySQLHost: "mysql.data.svc.cluster.local", BackupPassword: pulumi.ToSecret(pulumi.String("b")).(pulumi.StringOutput),
+		RootPassword: pulumi.ToSecret(pulumi.String("r")).(pulumi.StringOutput),
+		Schedule: "30 2 * * *", SnapshotSchedule: "0 3 * * *", RetentionDays: 35, OnJobsPool: true,
+	}
+}
+
+func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
+	t.Helper()
+	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
+		ns := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
+			return err
+		}
+		if a.DependsOn == nil {
+			a.DependsOn = []pulumi.Resource{ns}
+		}
+		_, err := New(ctx, "backups", a)
+		return err
+	})
+}
+
+func TestMySQLBackupCronJob(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	cj, ok := rec.Named("kubernetes:batch/v1:CronJob", "backups-mysql")
+	require.True(t, ok)
+	assert.Equal(t, infra.NamespaceData, cj.Input("metadata.namespace"))
+	assert.Equal(t, "30 2 * * *", cj.Input("spec.schedule"))
+	assert.Equal(t, "Forbid", cj.Input("spec.concurrencyPolicy"))
+	labels := cj.Input("spec.jobTemplate.metadata.labels").(map[string]any)
+	assert.Equal(t, "backup", labels[infra.AlertLabel], "failures alert")
+	assert.Equal(t, "mysql", labels[KindLabel])
+
+	pod := cj.Input("spec.jobTemplate.spec.template").(map[string]any)
+	assert.Equal(t, "true", pod["metadata"].(map[string]any)["labels"].(map[string]any)["azure.workload.identity/use"], "workload identity, no keys")
+	spec := pod["spec"].(map[string]any)
+	assert.Equal(t, infra.BackupWorkload.ServiceAccount, spec["serviceAccountName"])
+	assert.Equal(t, "jobs", spec["nodeSelector"].(map[string]any)["moodle.fieldcert/pool"])
+	dump := spec["initContainers"].([]any)[0].(map[string]any)
+	assert.Equal(t, "mysql:8.4.7", dump["image"])
+	upload := spec["containers"].([]any)[0].(map[string]any)
+	assert.Equal(t, "mcr.microsoft.com/azure-cli:2.67.0", upload["image"])
+
+	scripts, _ := rec.Named("kubernetes:core/v1:ConfigMap", "backups-scripts")
+	data := scripts.Input("data").(map[string]any)
+	assert.Contains(t, data["dump.sh"], "--single-transaction")
+	assert.Contains(t, data["upload.sh"], "--auth-mode login", "no account key")
+	assert.Contains(t, data["upload.sh"], "--federated-token")
+	assert.NotContains(t, data["upload.sh"], "account-key")
+
+	sa, _ := rec.Named("kubernetes:core/v1:ServiceAccount", "backups-service-account")
+	assert.Equal(t, "backup-client-id", sa.Input("metadata.annotations").(map[string]any)["azure.workload.identity/client-id"])
+	creds, _ := rec.Named("kubernetes:core/v1:Secret", "backups-credentials")
+	assert.Equal(t, mocks.Secret, creds.Input("stringData"))
+}
+
+func TestFilesSnapshot(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	cj, ok := rec.Named("kubernetes:batch/v1:CronJob", "backups-files")
+	require.True(t, ok)
+	assert.Equal(t, "0 3 * * *", cj.Input("spec.schedule"))
+	scripts, _ := rec.Named("kubernetes:core/v1:ConfigMap", "backups-scripts")
+	snap := scripts.Input("data").(map[string]any)["snapshot.sh"].(string)
+	assert.Contains(t, snap, "share-rm snapshot")
+	assert.Contains(t, snap, "RETENTION_DAYS", "old snapshots expire")
+}
+
+func TestRestoreOnlyWhenNamed(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	assert.Empty(t, rec.OfType("kubernetes:batch/v1:Job"), "no restore by default")
+
+	a := args()
+	a.Restore = "mysql/20261125T023000Z.sql.gz"
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	jobs := rec.OfType("kubernetes:batch/v1:Job")
+	require.Len(t, jobs, 1)
+	assert.Equal(t, RestoreJobName(a.Restore), jobs[0].Input("metadata.name"))
+	assert.True(t, strings.HasPrefix(RestoreJobName(a.Restore), "mysql-restore-"))
+	assert.NotEqual(t, RestoreJobName(a.Restore), RestoreJobName("mysql/20261124T023000Z.sql.gz"))
+	assert.Equal(t, float64(0), jobs[0].Input("spec.backoffLimit"))
+	spec := jobs[0].Input("spec.template.spec").(map[string]any)
+	var env []string
+	for _, e := range spec["containers"].([]any)[0].(map[string]any)["env"].([]any) {
+		env = append(env, e.(map[string]any)["name"].(string)+"="+strings.TrimSpace(anyString(e.(map[string]any)["value"])))
+	}
+	assert.Contains(t, env, "RESTORE_BLOB=mysql/20261125T023000Z.sql.gz")
+}
+
+func anyString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func TestBackupsRejectBadArgs(t *testing.T) {
+	a := args()
+	a.BackupAccount, a.Schedule, a.ClientID, a.RetentionDays = "", "", nil, 0
+	_, err := run(t, a)
+	require.Error(t, err)
+	for _, want := range []string{"backupAccount is required", "schedule is required", "clientID", "retentionDays 0"} {
+		assert.Contains(t, err.Error(), want)
+	}
+}

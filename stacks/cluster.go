@@ -64,6 +64,8 @@ func egress(cfg *infra.Config, backupHost string) ([]mesh.Egress, []int, []int) 
 			out = append(out, mesh.Egress{Namespace: w.Namespace, Endpoint: infra.Endpoint{Host: h, Port: 443}})
 		}
 	}
+	// Share snapshots are an ARM call.
+	out = append(out, mesh.Egress{Namespace: infra.BackupWorkload.Namespace, Endpoint: infra.Endpoint{Host: "management.azure.com", Port: 443}})
 	// One ServiceEntry per namespace and endpoint.
 	out = slices.CompactFunc(sortEgress(out), func(a, b mesh.Egress) bool { return a == b })
 	slices.Sort(moodlePorts)

@@ -7,12 +7,15 @@ import (
 	"fmt"
 
 	"github.com/fieldcert/moodle-aks/components/aks"
+	"github.com/fieldcert/moodle-aks/components/backup"
 	"github.com/fieldcert/moodle-aks/components/certs"
 	"github.com/fieldcert/moodle-aks/components/dns"
 	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/mesh"
+	"github.com/fieldcert/moodle-aks/components/mysql"
 	"github.com/fieldcert/moodle-aks/components/namespaces"
 	"github.com/fieldcert/moodle-aks/components/network"
+	"github.com/fieldcert/moodle-aks/components/redis"
 	"github.com/fieldcert/moodle-aks/components/resourcegroup"
 	"github.com/fieldcert/moodle-aks/components/storage"
 	"github.com/fieldcert/moodle-aks/components/volumes"
@@ -55,8 +58,8 @@ type Region struct {
 	Cluster *aks.Cluster
 	// Files holds moodledata (and add-on code) on NFS.
 	Files *storage.FileStore
-	// Backups is the region's backup storage account.
-	Backups *storage.BackupStore
+	// BackupStore is the region's backup storage account.
+	BackupStore *storage.BackupStore
 	// Identities are the workload identities, by infra.Workload name.
 	Identities map[string]*identity.WorkloadIdentity
 	// Namespaces, Mesh, Certificates and Volumes run inside the cluster.
@@ -64,6 +67,10 @@ type Region struct {
 	Mesh         *mesh.Mesh
 	Certificates *certs.Certificates
 	Volumes      *volumes.Volumes
+	// MySQL, Redis and Backups are the data tier.
+	MySQL   *mysql.MySQL
+	Redis   *redis.Redis
+	Backups *backup.Backups
 }
 
 // Share names on the file store.
@@ -194,7 +201,11 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 	// Workload identities: each federated with one service account and
 	// granted one role on one resource.
 	grants := map[string][]identity.Grant{
-		infra.BackupWorkload.Name:    {{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"}},
+		infra.BackupWorkload.Name: {
+			{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"},
+			// Snapshots of the moodledata share go through ARM.
+			{Role: identity.RoleStorageAccountContributor, Scope: files.AccountID.ToStringOutput(), What: "files"},
+		},
 		infra.MigrationWorkload.Name: {{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"}},
 	}
 	workloads := []infra.Workload{infra.BackupWorkload, infra.MigrationWorkload}
@@ -235,8 +246,11 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		}
 	}
 
-	region := &Region{ResourceGroup: rg, Network: net, Cluster: cluster, Files: files, Backups: backups, Identities: ids}
+	region := &Region{ResourceGroup: rg, Network: net, Cluster: cluster, Files: files, BackupStore: backups, Identities: ids}
 	if err := region.inCluster(ctx, cfg, names, subscription, shares); err != nil {
+		return nil, err
+	}
+	if err := region.dataTier(ctx, cfg, names, subscription); err != nil {
 		return nil, err
 	}
 

@@ -19,7 +19,7 @@ func args() *Args {
 		FilesResourceGroup: "rg-moodle-prod-eastus2", FilesAccount: "stmdlfilesprodabc123", Share: "moodledata",
 		MySQLHost: "mysql.data.svc.cluster.local", BackupPassword: pulumi.ToSecret(pulumi.String("b")).(pulumi.StringOutput),
 		RootPassword: pulumi.ToSecret(pulumi.String("r")).(pulumi.StringOutput),
-		Schedule: "30 2 * * *", SnapshotSchedule: "0 3 * * *", RetentionDays: 35, OnJobsPool: true,
+		Schedule:     "30 2 * * *", SnapshotSchedule: "0 3 * * *", RetentionDays: 35, OnJobsPool: true,
 	}
 }
 

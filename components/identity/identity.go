@@ -26,6 +26,9 @@ const (
 	// RoleNetworkContributor manages networks; AKS needs it to join its
 	// subnet and to attach the ingress public IP to its load balancer.
 	RoleNetworkContributor = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+	// RoleStorageAccountContributor manages a storage account through ARM
+	// (share snapshots); the account's keys are off, so it reads no data.
+	RoleStorageAccountContributor = "17d1049b-9a84-46fb-8f53-869881c3d3ab"
 	// RoleDNSZoneContributor manages records of a DNS zone (ACME DNS-01).
 	RoleDNSZoneContributor = "befefa01-2a29-4197-83a8-272ff33ce314"
 )

@@ -60,6 +60,8 @@ type FileStore struct {
 
 	// AccountName is the storage account's name.
 	AccountName pulumi.StringOutput
+	// AccountID is the account's ARM ID, the scope of role assignments.
+	AccountID pulumi.IDOutput
 	// NFSServer is the host NFS clients mount from (resolves to the private
 	// endpoint inside the VNet).
 	NFSServer pulumi.StringOutput
@@ -164,6 +166,7 @@ func NewFileStore(ctx *pulumi.Context, name string, args *FileStoreArgs, opts ..
 	}
 
 	c.AccountName = account.Name
+	c.AccountID = account.ID()
 	c.NFSServer = pulumi.Sprintf("%s.file.core.windows.net", account.Name)
 	outputs := pulumi.Map{"accountName": account.Name, "nfsServer": c.NFSServer}
 	for k, v := range c.SharePaths {

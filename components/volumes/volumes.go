@@ -66,6 +66,9 @@ type Volumes struct {
 
 	// Claims maps each share's name to its claim's name.
 	Claims map[string]string
+	// Classes are the StorageClass resources: workloads with claims on them
+	// depend on these.
+	Classes []pulumi.Resource
 }
 
 func (a *Args) validate() error {
@@ -110,7 +113,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		sku = "Premium_ZRS"
 	}
 	retain := pulumi.String("Retain")
-	if _, err := storagev1.NewStorageClass(ctx, name+"-disk", &storagev1.StorageClassArgs{
+	disk, err := storagev1.NewStorageClass(ctx, name+"-disk", &storagev1.StorageClassArgs{
 		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(DiskClass)},
 		Provisioner: pulumi.String("disk.csi.azure.com"),
 		Parameters:  pulumi.StringMap{"skuName": pulumi.String(sku), "cachingMode": pulumi.String("ReadOnly")},
@@ -119,10 +122,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		AllowVolumeExpansion: pulumi.Bool(true),
 		// Create the disk in the zone where the pod is scheduled.
 		VolumeBindingMode: pulumi.String("WaitForFirstConsumer"),
-	}, pulumi.Parent(c)); err != nil {
+	}, pulumi.Parent(c))
+	if err != nil {
 		return nil, fmt.Errorf("creating storage class %s: %w", DiskClass, err)
 	}
-	if _, err := storagev1.NewStorageClass(ctx, name+"-nfs", &storagev1.StorageClassArgs{
+	nfs, err := storagev1.NewStorageClass(ctx, name+"-nfs", &storagev1.StorageClassArgs{
 		Metadata:             &metav1.ObjectMetaArgs{Name: pulumi.String(NFSClass)},
 		Provisioner:          pulumi.String("file.csi.azure.com"),
 		Parameters:           pulumi.StringMap{"protocol": pulumi.String("nfs"), "skuName": pulumi.String(sku)},
@@ -130,9 +134,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		ReclaimPolicy:        retain,
 		AllowVolumeExpansion: pulumi.Bool(true),
 		VolumeBindingMode:    pulumi.String("Immediate"),
-	}, pulumi.Parent(c)); err != nil {
+	}, pulumi.Parent(c))
+	if err != nil {
 		return nil, fmt.Errorf("creating storage class %s: %w", NFSClass, err)
 	}
+	c.Classes = []pulumi.Resource{disk, nfs}
 
 	data := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}, protect...)
 	for _, s := range a.Shares {

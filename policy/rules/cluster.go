@@ -139,3 +139,70 @@ func orDefault(v, def string) string {
 	}
 	return v
 }
+
+// Kubernetes types of the data-tier rules.
+const (
+	typeService = "kubernetes:core/v1:Service"
+	typeCronJob = "kubernetes:batch/v1:CronJob"
+	dataNS      = "data"
+)
+
+// dataApps are the data stores' app labels.
+var dataApps = map[string]bool{"mysql": true, "redis": true}
+
+// DataNotExposed keeps data stores off load balancers and node ports.
+var DataNotExposed = Rule{
+	ID:          "data-not-exposed",
+	Description: "No Service in the data namespace, or selecting MySQL or Redis, is of type LoadBalancer or NodePort: the data stores are reachable inside the mesh only.",
+	Enforcement: Mandatory,
+	Check: perResource(func(s *Stack, r Resource) []string {
+		if r.Type != typeService {
+			return nil
+		}
+		typ := r.String("spec.type")
+		if typ != "LoadBalancer" && typ != "NodePort" {
+			return nil
+		}
+		sel, _ := r.Input("spec.selector").(map[string]any)
+		app, _ := sel["app"].(string)
+		if r.String("metadata.namespace") == dataNS || dataApps[app] {
+			return []string{fmt.Sprintf("Service %s/%s exposes a data store as %s", r.String("metadata.namespace"), r.String("metadata.name"), typ)}
+		}
+		return nil
+	}),
+}
+
+// BackupsScheduled requires prod to schedule both backups.
+var BackupsScheduled = Rule{
+	ID:          "backups-scheduled",
+	Description: "Prod schedules a MySQL backup and a moodledata backup (CronJobs labelled moodle.fieldcert/backup=mysql and =files), neither suspended.",
+	Enforcement: Mandatory,
+	Check: func(s *Stack) []Finding {
+		if s.Environment != "prod" {
+			return nil
+		}
+		found := map[string]bool{}
+		var out []Finding
+		for _, r := range s.Resources {
+			if r.Type != typeCronJob {
+				continue
+			}
+			labels, _ := r.Input("metadata.labels").(map[string]any)
+			kind, _ := labels["moodle.fieldcert/backup"].(string)
+			if kind == "" {
+				continue
+			}
+			if suspended, _ := r.Input("spec.suspend").(bool); suspended || r.String("spec.schedule") == "" {
+				out = append(out, Finding{r.URN, fmt.Sprintf("backup CronJob %s is suspended or has no schedule", r.String("metadata.name"))})
+				continue
+			}
+			found[kind] = true
+		}
+		for _, kind := range []string{"mysql", "files"} {
+			if !found[kind] {
+				out = append(out, Finding{"", fmt.Sprintf("prod schedules no %s backup", kind)})
+			}
+		}
+		return out
+	},
+}

@@ -79,3 +79,39 @@ func TestHelmPinned(t *testing.T) {
 		`release local of chart local names no https chart repository`,
 	}, got)
 }
+
+func TestDataNotExposed(t *testing.T) {
+	svc := func(ns, name, typ, app string) Resource {
+		return k8s(typeService, ns+"-"+name, map[string]any{
+			"metadata": meta(ns, name),
+			"spec":     map[string]any{"type": typ, "selector": map[string]any{"app": app}},
+		})
+	}
+	got := messages(DataNotExposed.Check(devStack(
+		svc("data", "mysql", "ClusterIP", "mysql"),
+		svc("data", "mysql-lb", "LoadBalancer", "mysql"),
+		svc("moodle", "redis-np", "NodePort", "redis"),
+		svc("istio-ingress", "gateway", "LoadBalancer", "istio-ingressgateway"),
+	)))
+	assert.ElementsMatch(t, []string{
+		"Service data/mysql-lb exposes a data store as LoadBalancer",
+		"Service moodle/redis-np exposes a data store as NodePort",
+	}, got, "the gateway may be a LoadBalancer")
+}
+
+func TestBackupsScheduled(t *testing.T) {
+	cron := func(name, kind, schedule string, suspend bool) Resource {
+		return k8s(typeCronJob, name, map[string]any{
+			"metadata": map[string]any{"name": name, "labels": map[string]any{"moodle.fieldcert/backup": kind}},
+			"spec":     map[string]any{"schedule": schedule, "suspend": suspend},
+		})
+	}
+	assert.Empty(t, BackupsScheduled.Check(prodStack(cron("mysql-backup", "mysql", "30 2 * * *", false), cron("files-snapshot", "files", "0 3 * * *", false))))
+	got := messages(BackupsScheduled.Check(prodStack(cron("mysql-backup", "mysql", "30 2 * * *", true))))
+	assert.ElementsMatch(t, []string{
+		"backup CronJob mysql-backup is suspended or has no schedule",
+		"prod schedules no mysql backup",
+		"prod schedules no files backup",
+	}, got)
+	assert.Empty(t, BackupsScheduled.Check(devStack()), "dev may skip backups")
+}

@@ -26,6 +26,8 @@ func All() []Rule {
 		MeshInjection,
 		VolumesRetain,
 		HelmPinned,
+		DataNotExposed,
+		BackupsScheduled,
 	}
 }
 

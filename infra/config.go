@@ -87,6 +87,15 @@ type Config struct {
 
 	WebMinReplicas int
 	WebMaxReplicas int
+	WebCPUMillis   int
+	WebMemoryMiB   int
+
+	MaintenanceMode    bool
+	DefaultLanguage    string
+	LanguagePacks      []string
+	SiteName           string
+	AdminEmail         string
+	IntegrationSecrets map[string]map[string]string
 
 	MoodledataQuotaGiB      int
 	MysqlDiskGiB            int
@@ -200,6 +209,13 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.bool("privateCluster", &c.PrivateCluster)
 	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
+	r.int("webCpuMillis", &c.WebCPUMillis)
+	r.int("webMemoryMiB", &c.WebMemoryMiB)
+	r.bool("maintenanceMode", &c.MaintenanceMode)
+	r.strs("languagePacks", &c.LanguagePacks)
+	if r.object("integrationSecrets", &c.IntegrationSecrets) && len(c.IntegrationSecrets) > 0 && !src.IsSecret("integrationSecrets") {
+		r.fail("integrationSecrets", "is set in plain text; set it with `pulumi config set --secret --path 'integrationSecrets.<name>.<VAR>' ...`")
+	}
 	r.int("webMinReplicas", &c.WebMinReplicas)
 	r.int("webMaxReplicas", &c.WebMaxReplicas)
 	r.int("moodledataQuotaGiB", &c.MoodledataQuotaGiB)
@@ -219,6 +235,12 @@ func Load(project, stack string, src Source) (*Config, error) {
 		r.fail("alertWebhookUrl", "is set in plain text; it carries a token, so set it with `pulumi config set --secret alertWebhookUrl ...`")
 	}
 
+	if c.AdminEmail == "" {
+		c.AdminEmail = c.ACMEEmail
+		if len(c.AlertEmails) > 0 {
+			c.AdminEmail = c.AlertEmails[0]
+		}
+	}
 	if c.ACMEChallenge == "" {
 		// DNS-01 where the stack manages the zone, else HTTP-01.
 		c.ACMEChallenge = "http01"
@@ -250,6 +272,7 @@ func (c *Config) applyDefaults() {
 	c.AlertEmails, c.MoodleEgress = []string{}, []string{}
 	c.APIServerAuthorizedIPRanges, c.AKSAdminGroupObjectIDs = []string{}, []string{}
 	c.Integrations = map[string]Integration{}
+	c.LanguagePacks, c.IntegrationSecrets = []string{}, map[string]map[string]string{}
 	c.DNSTTLSeconds = 3600
 	c.ACMEEnvironment = "staging"
 	if c.Environment == Prod {
@@ -267,6 +290,7 @@ func (c *Config) applyDefaults() {
 		c.WebMinReplicas, c.WebMaxReplicas = 3, 60
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 1024, 256, 35
 		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 2000, 16384, 1024
+		c.WebCPUMillis, c.WebMemoryMiB = 1000, 2048
 		c.RedisSessionPersistence = "aof"
 		c.BackupReplication = "LRS"
 		if reg.Zones {
@@ -280,6 +304,7 @@ func (c *Config) applyDefaults() {
 		c.WebMinReplicas, c.WebMaxReplicas = 1, 3
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 100, 32, 7
 		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 500, 2048, 256
+		c.WebCPUMillis, c.WebMemoryMiB = 500, 1024
 		c.RedisSessionPersistence = "off"
 		c.BackupReplication = "LRS"
 		c.DataProtection = Retain
@@ -300,6 +325,7 @@ func (c *Config) stringFields() map[string]*string {
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
 		"redisSessionPersistence": &c.RedisSessionPersistence, "backupSchedule": &c.BackupSchedule,
 		"filesSnapshotSchedule": &c.FilesSnapshotSchedule, "restoreBackup": &c.RestoreBackup,
+		"defaultLanguage": &c.DefaultLanguage, "siteName": &c.SiteName, "adminEmail": &c.AdminEmail,
 		"azureCliImage": &c.AzureCLIImage, "mysqlExporterImage": &c.MysqlExporterImage, "redisExporterImage": &c.RedisExporterImage,
 	}
 }
@@ -396,10 +422,10 @@ func (r *reader) strs(key string, dst *[]string) {
 
 // object decodes a JSON object over the defaults already in dst; an unknown
 // field is an error, so a typo never silently drops a setting.
-func (r *reader) object(key string, dst any) {
+func (r *reader) object(key string, dst any) bool {
 	v, ok := r.raw(key)
 	if !ok {
-		return
+		return false
 	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(v)))
 	dec.DisallowUnknownFields()
@@ -413,5 +439,7 @@ func (r *reader) object(key string, dst any) {
 			msg = fmt.Sprintf("unknown field %s; allowed: %s", strings.TrimPrefix(msg, "json: unknown field "), jsonFields(dst))
 		}
 		r.fail(key, "%s", msg)
+		return false
 	}
+	return true
 }

@@ -179,6 +179,13 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"backup schedule", "dev", map[string]string{"backupSchedule": "daily"}, "backupSchedule", "five-field cron"},
 		{"restore name", "dev", map[string]string{"restoreBackup": "../etc/passwd"}, "restoreBackup", "not a dump name"},
 		{"exporter image", "dev", map[string]string{"mysqlExporterImage": "prom/mysqld-exporter"}, "mysqlExporterImage", "no tag or digest"},
+		{"web cpu", "dev", map[string]string{"webCpuMillis": "50"}, "webCpuMillis", "allowed: 100 to 16000"},
+		{"language code", "dev", map[string]string{"languagePacks": `["German"]`}, "languagePacks[0]", "not a Moodle language code"},
+		{"default language not packed", "dev", map[string]string{"defaultLanguage": "fr"}, "defaultLanguage", "not in languagePacks"},
+		{"maintenance not bool", "dev", map[string]string{"maintenanceMode": "soon"}, "maintenanceMode", "not true or false"},
+		{"admin email", "dev", map[string]string{"adminEmail": "root"}, "adminEmail", "not an email address"},
+		{"integration secret unknown", "dev", map[string]string{"integrationSecrets": `{"crm": {"TOKEN": "x"}}`}, "integrationSecrets", "names no integration"},
+		{"pool vm family", "dev", map[string]string{"userPool": `{"vmSize": "Standard_NC6s_v3"}`}, "userPool.vmSize", "does not know"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {
@@ -259,6 +266,18 @@ func TestWebhookMustBeSecretAndNeverEchoed(t *testing.T) {
 	c, err := load(t, v, "alertWebhookUrl")
 	require.NoError(t, err)
 	assert.Equal(t, "https://events.example.com/hook/token123", c.AlertWebhookURL)
+
+	v["integrations"] = `{"hr": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *"}}`
+	v["integrationSecrets"] = `{"hr": {"MOODLE_TOKEN": "tok-abc"}}`
+	_, err = load(t, v, "alertWebhookUrl")
+	require.Error(t, err, "plain-text integration secrets are refused")
+	assert.Contains(t, err.Error(), Project+":integrationSecrets: is set in plain text")
+	assert.NotContains(t, err.Error(), "tok-abc")
+	c, err = load(t, v, "alertWebhookUrl", "integrationSecrets")
+	require.NoError(t, err)
+	assert.Equal(t, "tok-abc", c.IntegrationSecrets["hr"]["MOODLE_TOKEN"])
+	delete(v, "integrations")
+	delete(v, "integrationSecrets")
 
 	v["alertWebhookUrl"] = "http://events.example.com/hook/token123"
 	_, err = load(t, v, "alertWebhookUrl")

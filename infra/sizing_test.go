@@ -40,6 +40,7 @@ func TestMySQLMemoryMustHoldConnections(t *testing.T) {
 	assert.Contains(t, err.Error(), "config moodle-aks:mysqlMemoryMiB: 8192 MiB is too small for 3230 connections")
 
 	v["mysqlMemoryMiB"] = "32768"
+	v["userPool"] = `{"maxCount": 60}`
 	c, err := load(t, v)
 	require.NoError(t, err)
 	assert.Equal(t, 3230, c.MaxConnections())
@@ -49,4 +50,32 @@ func TestMySQLMemoryMustHoldConnections(t *testing.T) {
 func TestRedisMaxMemory(t *testing.T) {
 	assert.Equal(t, 768, RedisMaxMemoryMiB(1024))
 	assert.Equal(t, 192, RedisMaxMemoryMiB(256))
+}
+
+func TestVMCapacity(t *testing.T) {
+	for size, want := range map[string][2]int{
+		"Standard_D8s_v5":    {8, 32768},
+		"Standard_E16ads_v5": {16, 131072},
+		"Standard_F4s_v2":    {4, 8192},
+		"Standard_D2s_v5":    {2, 8192},
+	} {
+		cpu, mem, err := VMCapacity(size)
+		require.NoError(t, err, size)
+		assert.Equal(t, want, [2]int{cpu, mem}, size)
+	}
+	_, _, err := VMCapacity("Standard_NC24ads_A100_v4")
+	assert.Error(t, err)
+}
+
+func TestWebReplicasMustFitTheUserPool(t *testing.T) {
+	v := valid("prod")
+	v["webMaxReplicas"] = "120"
+	v["userPool"] = `{"vmSize": "Standard_D4s_v5", "maxCount": 10}`
+	_, err := load(t, v)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "config moodle-aks:webMaxReplicas: 120 web pods do not fit the user pool at userPool.maxCount 10 x Standard_D4s_v5")
+
+	v["userPool"] = `{"vmSize": "Standard_D8s_v5", "maxCount": 60}`
+	_, err = load(t, v)
+	assert.NoError(t, err, "a bigger pool holds them")
 }

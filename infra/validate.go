@@ -105,6 +105,7 @@ func (c *Config) Validate() []error {
 	v.oneOf("pluginMode", c.PluginMode, []string{"baked", "share"})
 	v.integrations(c)
 	v.sizing(c)
+	v.moodle(c)
 	v.certificates(c)
 	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)
 	if c.DNSZoneName != "" {

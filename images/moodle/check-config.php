@@ -1,0 +1,33 @@
+<?php
+// CI check of config.php without a Moodle tree: loads it with a complete
+// environment and asserts the settings the region stacks depend on.
+putenv('MOODLE_CONFIG_CHECK=1');
+foreach ([
+    'MOODLE_DB_HOST' => 'mysql.data.svc.cluster.local', 'MOODLE_DB_NAME' => 'moodle',
+    'MOODLE_DB_USER' => 'moodle', 'MOODLE_DB_PASSWORD' => 'pw', 'MOODLE_HOSTNAME' => 'learn.example.com',
+    'MOODLE_REDIS_SESSIONS_HOST' => 'redis-sessions.data.svc.cluster.local', 'MOODLE_REDIS_SESSIONS_PASSWORD' => 'a',
+    'MOODLE_REDIS_CACHE_HOST' => 'redis-cache.data.svc.cluster.local', 'MOODLE_REDIS_CACHE_PASSWORD' => 'b',
+    'MOODLE_LANG' => 'de',
+] as $k => $v) {
+    putenv("$k=$v");
+}
+require __DIR__ . '/config.php';
+$checks = [
+    'wwwroot'        => $CFG->wwwroot === 'https://learn.example.com',
+    'sslproxy'       => $CFG->sslproxy === true,
+    'dataroot'       => $CFG->dataroot === '/moodledata',
+    'localcachedir'  => $CFG->localcachedir === '/var/moodle-localcache',
+    'lock_factory'   => $CFG->lock_factory === '\core\lock\db_record_lock_factory',
+    'session'        => $CFG->session_handler_class === '\core\session\redis',
+    'lock timeout'   => $CFG->session_redis_acquire_lock_timeout === 120,
+    'lock expire'    => $CFG->session_redis_lock_expire === 7200,
+    'collation'      => $CFG->dboptions['dbcollation'] === 'utf8mb4_unicode_ci',
+    'lang'           => $CFG->lang === 'de',
+    'cron cli only'  => $CFG->cronclionly === true,
+];
+$failed = array_keys(array_filter($checks, fn($ok) => !$ok));
+if ($failed) {
+    fwrite(STDERR, 'config.php check failed: ' . implode(', ', $failed) . "\n");
+    exit(1);
+}
+echo count($checks) . " passed, 0 failed\n";

@@ -1,0 +1,122 @@
+package infra
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+// vmSizeParts reads the family letters and vCPU count of an Azure VM size:
+// "Standard_D8s_v5" -> "D", 8; "Standard_E16ads_v5" -> "E", 16.
+var vmSizeParts = regexp.MustCompile(`^Standard_([A-Z]+?)(\d+)[a-z]*(_v\d+)?$`)
+
+// memoryPerVCPU is GiB of memory per vCPU of the general families.
+// https://learn.microsoft.com/azure/virtual-machines/sizes
+var memoryPerVCPU = map[string]int{"D": 4, "B": 4, "E": 8, "F": 2, "L": 8}
+
+// VMCapacity returns a VM size's vCPUs and memory in MiB.
+func VMCapacity(size string) (vcpu, memoryMiB int, err error) {
+	m := vmSizeParts.FindStringSubmatch(size)
+	if m == nil {
+		return 0, 0, fmt.Errorf("%q is not a VM size of the form Standard_<family><vCPUs>...", size)
+	}
+	ratio, ok := memoryPerVCPU[m[1]]
+	if !ok {
+		fams := make([]string, 0, len(memoryPerVCPU))
+		for f := range memoryPerVCPU {
+			fams = append(fams, f)
+		}
+		sort.Strings(fams)
+		return 0, 0, fmt.Errorf("%q is of family %s, whose capacity the check does not know; use one of %v", size, m[1], fams)
+	}
+	vcpu, _ = strconv.Atoi(m[2])
+	return vcpu, vcpu * ratio * 1024, nil
+}
+
+// Allocatable share of a node after AKS reserves CPU and memory for the
+// kubelet, the OS and eviction.
+const (
+	allocatableCPUPct = 90
+	allocatableMemPct = 75
+	sidecarCPUMillis  = 100 // istio-proxy request of every meshed pod
+	sidecarMemMiB     = 128
+	// platformCPUMillis and platformMemMiB are what istiod, cert-manager,
+	// the exporters and monitoring take on the user pool.
+	platformCPUMillis = 2000
+	platformMemMiB    = 6144
+)
+
+// capacity checks that the user pool at its autoscaler maximum can hold
+// Moodle at its HPA maximum beside the data tier and the platform.
+func (v *validator) capacity(c *Config) {
+	vcpu, mem, err := VMCapacity(c.UserPool.VMSize)
+	if err != nil {
+		v.fail("userPool.vmSize", "%v", err)
+		return
+	}
+	nodes := c.UserPool.MaxCount
+	haveCPU := nodes * vcpu * 1000 * allocatableCPUPct / 100
+	haveMem := nodes * mem * allocatableMemPct / 100
+	data := c.MysqlCPUMillis + 2*100 + 3*sidecarCPUMillis
+	dataMem := c.MysqlMemoryMiB + 2*c.RedisMemoryMiB + 3*sidecarMemMiB
+	needCPU := c.WebMaxReplicas*(c.WebCPUMillis+sidecarCPUMillis) + data + platformCPUMillis
+	needMem := c.WebMaxReplicas*(c.WebMemoryMiB+sidecarMemMiB) + dataMem + platformMemMiB
+	if needCPU > haveCPU || needMem > haveMem {
+		v.fail("webMaxReplicas", "%d web pods do not fit the user pool at userPool.maxCount %d x %s: need %dm CPU and %d MiB, the pool offers %dm and %d MiB; raise userPool.maxCount or the VM size, or lower webMaxReplicas",
+			c.WebMaxReplicas, nodes, c.UserPool.VMSize, needCPU, needMem, haveCPU, haveMem)
+	}
+}
+
+var (
+	langRE   = regexp.MustCompile(`^[a-z]{2,3}(_[a-z0-9]+)*$`)
+	envVarRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+)
+
+// moodle checks the Moodle workload settings.
+func (v *validator) moodle(c *Config) {
+	v.between("webCpuMillis", c.WebCPUMillis, 100, 16000)
+	v.between("webMemoryMiB", c.WebMemoryMiB, 256, 32768)
+	for i, l := range c.LanguagePacks {
+		if !langRE.MatchString(l) {
+			v.fail(fmt.Sprintf("languagePacks[%d]", i), "%q is not a Moodle language code such as de or pt_br", l)
+		}
+	}
+	if !langRE.MatchString(c.DefaultLanguage) {
+		v.fail("defaultLanguage", "%q is not a Moodle language code", c.DefaultLanguage)
+	} else if c.DefaultLanguage != "en" && !contains(c.LanguagePacks, c.DefaultLanguage) {
+		v.fail("defaultLanguage", "%q is not en and not in languagePacks %v", c.DefaultLanguage, c.LanguagePacks)
+	}
+	if c.SiteName == "" {
+		v.fail("siteName", "is required")
+	}
+	if !plainAddressRE.MatchString(c.AdminEmail) {
+		v.fail("adminEmail", "%q is not an email address", c.AdminEmail)
+	}
+	names := make([]string, 0, len(c.IntegrationSecrets))
+	for n := range c.IntegrationSecrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, ok := c.Integrations[n]; !ok {
+			v.fail("integrationSecrets."+n, "names no integration declared in integrations")
+		}
+		for k := range c.IntegrationSecrets[n] {
+			if !envVarRE.MatchString(k) {
+				// The key is a variable name, never a secret: safe to show.
+				v.fail("integrationSecrets."+n, "%q is not an environment variable name (A-Z, 0-9, _)", k)
+			}
+		}
+	}
+	v.capacity(c)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

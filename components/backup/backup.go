@@ -320,7 +320,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 					corev1.ContainerArray{container("download", a.AzureCLIImage, "download.sh")},
 					container("restore", a.MySQLImage, "restore.sh", secretEnv("MYSQL_ROOT_PASSWORD", "mysql-root-password"))),
 			},
-		}, append(deps, pulumi.ReplaceOnChanges([]string{"spec"}))...); err != nil {
+		}, append(deps, pulumi.ReplaceOnChanges([]string{"spec"}), pulumi.DeleteBeforeReplace(true))...); err != nil {
 			return nil, fmt.Errorf("creating the restore Job: %w", err)
 		}
 	}

@@ -1,0 +1,479 @@
+// Package moodle provides the Moodle workloads: the web Deployment with its
+// Service, HorizontalPodAutoscaler and disruption budget; cron as a
+// CronJob every minute; the upgrade Job (install on an empty database) that
+// runs whenever the code changes, before the new web pods roll out; and
+// maintenance mode switched from config. All run the same image, as
+// www-data under the restricted Pod Security Standard.
+package moodle
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// TypeToken is the component's type; with the child names it forms URNs.
+const TypeToken = "moodle:moodle:Moodle"
+
+// Paths inside the pods.
+const (
+	CodeDir       = "/var/www/moodle"
+	DataRoot      = "/moodledata"
+	LocalCacheDir = "/var/moodle-localcache"
+	wwwDataUID    = 33
+)
+
+// AdminSecret holds the password of the "admin" account created at install.
+const AdminSecret = "moodle-admin"
+
+// Args configures Moodle.
+type Args struct {
+	// Image is the Moodle image built from images/moodle, pinned (required).
+	Image string
+	// Hostname is the site's name (wwwroot https://<hostname>) (required).
+	Hostname string
+	// MinReplicas and MaxReplicas bound the web autoscaler (required).
+	MinReplicas, MaxReplicas int
+	// CPUMillis and MemoryMiB size each web pod (required).
+	CPUMillis, MemoryMiB int
+	// PluginMode is "baked" (code from the image) or "share" (code on the
+	// add-on share, so plugins installed from the web UI persist).
+	PluginMode string
+	// DataClaim and AddonsClaim are the RWX claims of moodledata and, with
+	// PluginMode "share", of the code (required / share only).
+	DataClaim, AddonsClaim string
+	// DefaultLanguage is the site language (required).
+	DefaultLanguage string
+	// SiteName and AdminEmail are used when an empty database is installed.
+	SiteName, AdminEmail string
+	// Maintenance puts the site in maintenance mode.
+	Maintenance bool
+	// OnJobsPool runs cron and the admin jobs on the jobs pool.
+	OnJobsPool bool
+	// DependsOn are created first: namespaces, claims, database, Redis,
+	// the mesh (required).
+	DependsOn []pulumi.Resource
+}
+
+// Moodle is the deployed site.
+type Moodle struct {
+	pulumi.ResourceState
+
+	// UpgradeJob is the name of the Job that upgrades to this image.
+	UpgradeJob string
+}
+
+func (a *Args) validate() error {
+	var errs []error
+	if a.Image == "" || strings.HasSuffix(a.Image, ":latest") {
+		errs = append(errs, fmt.Errorf("image %q must be pinned", a.Image))
+	}
+	if a.Hostname == "" || a.DataClaim == "" || a.DefaultLanguage == "" || a.SiteName == "" || a.AdminEmail == "" {
+		errs = append(errs, errors.New("hostname, dataClaim, defaultLanguage, siteName and adminEmail are required"))
+	}
+	if a.MinReplicas < 1 || a.MaxReplicas < a.MinReplicas {
+		errs = append(errs, fmt.Errorf("replicas %d..%d are invalid", a.MinReplicas, a.MaxReplicas))
+	}
+	if a.CPUMillis < 100 || a.MemoryMiB < 256 {
+		errs = append(errs, fmt.Errorf("%dm CPU and %d MiB are below a web pod's minimum (100m, 256 MiB)", a.CPUMillis, a.MemoryMiB))
+	}
+	if !slices.Contains([]string{"baked", "share"}, a.PluginMode) {
+		errs = append(errs, fmt.Errorf("pluginMode %q is not baked or share", a.PluginMode))
+	}
+	if a.PluginMode == "share" && a.AddonsClaim == "" {
+		errs = append(errs, errors.New("pluginMode share needs the addons claim"))
+	}
+	if len(a.DependsOn) == 0 {
+		errs = append(errs, errors.New("dependsOn is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// UpgradeJobName names the upgrade Job after what it installs: a new image,
+// plugin mode or language makes a new Job (which runs), the same ones keep
+// the finished Job (which does not run again).
+func UpgradeJobName(image, pluginMode, language string) string {
+	sum := sha256.Sum256([]byte(image + "\x00" + pluginMode + "\x00" + language))
+	return "moodle-upgrade-" + hex.EncodeToString(sum[:])[:10]
+}
+
+func fromSecret(env, secret, key string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
+		SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(secret), Key: pulumi.String(key)},
+	}}
+}
+
+func value(env, v string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(env), Value: pulumi.String(v)}
+}
+
+func restricted() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		RunAsNonRoot:             pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// env is what every Moodle container gets: config.php reads it.
+func (a *Args) env() corev1.EnvVarArray {
+	validate := "0"
+	if a.PluginMode == "share" {
+		validate = "1" // code on the share can change under a running pod
+	}
+	return corev1.EnvVarArray{
+		fromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
+		fromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
+		fromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
+		fromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
+		fromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
+		fromSecret("MOODLE_REDIS_SESSIONS_HOST", infra.MoodleRedisSecret, "sessions-host"),
+		fromSecret("MOODLE_REDIS_SESSIONS_PASSWORD", infra.MoodleRedisSecret, "sessions-password"),
+		fromSecret("MOODLE_REDIS_CACHE_HOST", infra.MoodleRedisSecret, "cache-host"),
+		fromSecret("MOODLE_REDIS_CACHE_PASSWORD", infra.MoodleRedisSecret, "cache-password"),
+		value("MOODLE_HOSTNAME", a.Hostname),
+		value("MOODLE_DATAROOT", DataRoot),
+		value("MOODLE_LOCALCACHEDIR", LocalCacheDir),
+		value("MOODLE_LANG", a.DefaultLanguage),
+		value("MOODLE_PLUGIN_MODE", a.PluginMode),
+		value("PHP_OPCACHE_VALIDATE_TIMESTAMPS", validate),
+	}
+}
+
+// volumes and mounts of every Moodle pod: the shared moodledata, per-pod
+// caches on emptyDirs, and the code on the add-on share in "share" mode.
+func (a *Args) volumes() (corev1.VolumeArray, corev1.VolumeMountArray) {
+	vols := corev1.VolumeArray{
+		corev1.VolumeArgs{Name: pulumi.String("moodledata"), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: pulumi.String(a.DataClaim)}},
+		// $CFG->localcachedir: never shared between pods.
+		corev1.VolumeArgs{Name: pulumi.String("localcache"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("2Gi")}},
+		corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("4Gi")}},
+	}
+	mounts := corev1.VolumeMountArray{
+		corev1.VolumeMountArgs{Name: pulumi.String("moodledata"), MountPath: pulumi.String(DataRoot)},
+		corev1.VolumeMountArgs{Name: pulumi.String("localcache"), MountPath: pulumi.String(LocalCacheDir)},
+		corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+	}
+	if a.PluginMode == "share" {
+		vols = append(vols, corev1.VolumeArgs{Name: pulumi.String("code"), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: pulumi.String(a.AddonsClaim)}})
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("code"), MountPath: pulumi.String(CodeDir)})
+	}
+	return vols, mounts
+}
+
+// podSpec is the pod of every Moodle workload.
+func (a *Args) podSpec(serviceAccount string, jobs bool, containers corev1.ContainerArray, init corev1.ContainerArray) *corev1.PodSpecArgs {
+	vols, _ := a.volumes()
+	spec := &corev1.PodSpecArgs{
+		ServiceAccountName: pulumi.String(serviceAccount),
+		SecurityContext: &corev1.PodSecurityContextArgs{
+			RunAsUser: pulumi.Int(wwwDataUID), RunAsGroup: pulumi.Int(wwwDataUID), FsGroup: pulumi.Int(wwwDataUID),
+			RunAsNonRoot:   pulumi.Bool(true),
+			SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+			// Files on the NFS share are owned by www-data already; do not
+			// walk the whole share on every mount.
+			FsGroupChangePolicy: pulumi.String("OnRootMismatch"),
+		},
+		InitContainers: init,
+		Containers:     containers,
+		Volumes:        vols,
+	}
+	if jobs && a.OnJobsPool {
+		spec.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
+		spec.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
+			Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
+		}}
+	} else {
+		spec.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("user")}
+	}
+	return spec
+}
+
+func (a *Args) container(name string, command []string, extraEnv ...corev1.EnvVarInput) corev1.ContainerArgs {
+	_, mounts := a.volumes()
+	env := append(corev1.EnvVarArray{}, a.env()...)
+	env = append(env, extraEnv...)
+	return corev1.ContainerArgs{
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(a.Image),
+		Command:         pulumi.ToStringArray(command),
+		Env:             env,
+		VolumeMounts:    mounts,
+		SecurityContext: restricted(),
+		Resources: &corev1.ResourceRequirementsArgs{
+			Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": pulumi.String("512Mi")},
+			Limits:   pulumi.StringMap{"memory": pulumi.String("1Gi")},
+		},
+	}
+}
+
+// New registers Moodle.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Moodle, error) {
+	if args == nil {
+		return nil, fmt.Errorf("moodle %q: args are required", name)
+	}
+	a := *args
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("moodle %q: %w", name, err)
+	}
+	ns := infra.NamespaceMoodle
+	c := &Moodle{UpgradeJob: UpgradeJobName(a.Image, a.PluginMode, a.DefaultLanguage)}
+	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("registering moodle component %q: %w", name, err)
+	}
+	in := []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}
+	meta := func(n string, labels pulumi.StringMap) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: pulumi.String(ns), Labels: labels}
+	}
+
+	var accounts []pulumi.Resource
+	for _, sa := range []string{infra.MoodleWebServiceAccount, infra.MoodleCronServiceAccount, infra.MoodleAdminServiceAccount} {
+		r, err := corev1.NewServiceAccount(ctx, name+"-"+sa, &corev1.ServiceAccountArgs{
+			Metadata: meta(sa, nil),
+			// Moodle calls no Kubernetes API.
+			AutomountServiceAccountToken: pulumi.Bool(false),
+		}, in...)
+		if err != nil {
+			return nil, fmt.Errorf("creating service account %s: %w", sa, err)
+		}
+		accounts = append(accounts, r)
+	}
+	adminPw, err := random.NewRandomPassword(ctx, name+"-admin-password", &random.RandomPasswordArgs{
+		Length: pulumi.Int(24), Special: pulumi.Bool(true), OverrideSpecial: pulumi.String("-_.!"),
+		MinLower: pulumi.Int(1), MinUpper: pulumi.Int(1), MinNumeric: pulumi.Int(1), MinSpecial: pulumi.Int(1),
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, fmt.Errorf("generating the admin password: %w", err)
+	}
+	adminSecret, err := corev1.NewSecret(ctx, name+"-admin", &corev1.SecretArgs{
+		Metadata:   meta(AdminSecret, nil),
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{"password": adminPw.Result},
+	}, in...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the admin secret: %w", err)
+	}
+	ready := append(append([]pulumi.Resource{}, accounts...), adminSecret)
+	after := append(append([]pulumi.ResourceOption{}, in...), pulumi.DependsOn(ready))
+
+	// The upgrade (or first install) of this code, in maintenance mode.
+	maintenance := "0"
+	if a.Maintenance {
+		maintenance = "1"
+	}
+	var initC corev1.ContainerArray
+	if a.PluginMode == "share" {
+		initC = corev1.ContainerArray{a.container("sync-code", []string{"moodle-admin", "sync-code"})}
+	}
+	adminLabels := pulumi.StringMap{infra.AppLabel: pulumi.String("moodle-admin"), infra.AlertLabel: pulumi.String("upgrade"), infra.SeverityLabel: pulumi.String("critical")}
+	upgrade, err := batchv1.NewJob(ctx, name+"-upgrade", &batchv1.JobArgs{
+		Metadata: meta(c.UpgradeJob, adminLabels),
+		Spec: &batchv1.JobSpecArgs{
+			BackoffLimit:          pulumi.Int(0), // a failed upgrade needs a person
+			ActiveDeadlineSeconds: pulumi.Int(3 * 3600),
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: adminLabels},
+				Spec: func() *corev1.PodSpecArgs {
+					s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{
+						a.container("upgrade", []string{"moodle-admin", "upgrade"},
+							fromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
+							value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
+							value("MOODLE_SITE_NAME", a.SiteName),
+							value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
+							value("MOODLE_MAINTENANCE", maintenance)),
+					}, initC)
+					s.RestartPolicy = pulumi.String("Never")
+					return s
+				}(),
+			},
+		},
+		// The provider waits for the Job to complete; an upgrade can be long.
+		// Its spec is immutable: a change replaces it under the same name.
+	}, append(after, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "3h", Update: "3h"}), pulumi.DeleteBeforeReplace(true))...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the upgrade Job: %w", err)
+	}
+	afterUpgrade := append(append([]pulumi.ResourceOption{}, after...), pulumi.DependsOn([]pulumi.Resource{upgrade}))
+
+	// Maintenance mode from config: a Job per state, so switching runs it.
+	state := "off"
+	if a.Maintenance {
+		state = "on"
+	}
+	if _, err := batchv1.NewJob(ctx, name+"-maintenance", &batchv1.JobArgs{
+		Metadata: meta("moodle-maintenance-"+state, adminLabels),
+		Spec: &batchv1.JobSpecArgs{
+			BackoffLimit:          pulumi.Int(2),
+			ActiveDeadlineSeconds: pulumi.Int(600),
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: adminLabels},
+				Spec: func() *corev1.PodSpecArgs {
+					s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{a.container("maintenance", []string{"moodle-admin", "maintenance", state})}, nil)
+					s.RestartPolicy = pulumi.String("Never")
+					return s
+				}(),
+			},
+		},
+	}, append(afterUpgrade, pulumi.DeleteBeforeReplace(true))...); err != nil {
+		return nil, fmt.Errorf("creating the maintenance Job: %w", err)
+	}
+
+	// Web.
+	labels := pulumi.StringMap{infra.AppLabel: pulumi.String(infra.MoodleWebApp)}
+	web := a.container("moodle", nil)
+	web.Command = nil // the image's Apache
+	web.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(infra.MoodleWebPort)}}
+	mem := pulumi.String(strconv.Itoa(a.MemoryMiB) + "Mi")
+	web.Resources = &corev1.ResourceRequirementsArgs{
+		Requests: pulumi.StringMap{"cpu": pulumi.String(strconv.Itoa(a.CPUMillis) + "m"), "memory": mem},
+		Limits:   pulumi.StringMap{"memory": mem},
+	}
+	probe := func(path string, period, failures int) *corev1.ProbeArgs {
+		return &corev1.ProbeArgs{
+			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.Int(infra.MoodleWebPort)},
+			PeriodSeconds:    pulumi.Int(period),
+			TimeoutSeconds:   pulumi.Int(5),
+			FailureThreshold: pulumi.Int(failures),
+		}
+	}
+	// Startup and liveness: PHP answers; readiness: Moodle reaches its database.
+	web.StartupProbe = probe("/health.php?live=1", 5, 60)
+	web.LivenessProbe = probe("/health.php?live=1", 20, 3)
+	web.ReadinessProbe = probe("/health.php", 10, 3)
+	spread := func(key string) corev1.TopologySpreadConstraintArgs {
+		return corev1.TopologySpreadConstraintArgs{
+			MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String(key), WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			LabelSelector: &metav1.LabelSelectorArgs{MatchLabels: labels},
+		}
+	}
+	spec := a.podSpec(infra.MoodleWebServiceAccount, false, corev1.ContainerArray{web}, nil)
+	spec.TopologySpreadConstraints = corev1.TopologySpreadConstraintArray{spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")}
+	spec.TerminationGracePeriodSeconds = pulumi.Int(60)
+	deploy, err := appsv1.NewDeployment(ctx, name+"-web", &appsv1.DeploymentArgs{
+		Metadata: meta(infra.MoodleWebService, labels),
+		Spec: &appsv1.DeploymentSpecArgs{
+			// No replicas here: the autoscaler owns the count.
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
+			Strategy: &appsv1.DeploymentStrategyArgs{
+				Type:          pulumi.String("RollingUpdate"),
+				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{MaxSurge: pulumi.String("25%"), MaxUnavailable: pulumi.Int(0)},
+			},
+			MinReadySeconds: pulumi.Int(10),
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: labels},
+				Spec:     spec,
+			},
+		},
+	}, afterUpgrade...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the web Deployment: %w", err)
+	}
+	if _, err := corev1.NewService(ctx, name+"-web-service", &corev1.ServiceArgs{
+		Metadata: meta(infra.MoodleWebService, labels),
+		Spec: &corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: labels,
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String("http-web"), Port: pulumi.Int(infra.MoodleWebPort), TargetPort: pulumi.Int(infra.MoodleWebPort),
+			}},
+		},
+	}, in...); err != nil {
+		return nil, fmt.Errorf("creating the web Service: %w", err)
+	}
+	percent := func(p int) pulumi.IntPtrInput { return pulumi.Int(p) }
+	if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, name+"-web-hpa", &autoscalingv2.HorizontalPodAutoscalerArgs{
+		Metadata: meta(infra.MoodleWebService, labels),
+		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
+			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
+				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: pulumi.String(infra.MoodleWebService),
+			},
+			MinReplicas: pulumi.Int(a.MinReplicas),
+			MaxReplicas: pulumi.Int(a.MaxReplicas),
+			Metrics: autoscalingv2.MetricSpecArray{
+				autoscalingv2.MetricSpecArgs{Type: pulumi.String("Resource"), Resource: &autoscalingv2.ResourceMetricSourceArgs{
+					Name: pulumi.String("cpu"), Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: percent(60)},
+				}},
+				autoscalingv2.MetricSpecArgs{Type: pulumi.String("Resource"), Resource: &autoscalingv2.ResourceMetricSourceArgs{
+					Name: pulumi.String("memory"), Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: percent(80)},
+				}},
+			},
+			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
+				// Exam starts: double, or add four pods, every 30 s at once.
+				ScaleUp: &autoscalingv2.HPAScalingRulesArgs{
+					StabilizationWindowSeconds: pulumi.Int(0),
+					SelectPolicy:               pulumi.String("Max"),
+					Policies: autoscalingv2.HPAScalingPolicyArray{
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Percent"), Value: pulumi.Int(100), PeriodSeconds: pulumi.Int(30)},
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Pods"), Value: pulumi.Int(4), PeriodSeconds: pulumi.Int(30)},
+					},
+				},
+				// Quiet after the exam: shed 10% a minute after 5 calm minutes.
+				ScaleDown: &autoscalingv2.HPAScalingRulesArgs{
+					StabilizationWindowSeconds: pulumi.Int(300),
+					SelectPolicy:               pulumi.String("Min"),
+					Policies: autoscalingv2.HPAScalingPolicyArray{
+						autoscalingv2.HPAScalingPolicyArgs{Type: pulumi.String("Percent"), Value: pulumi.Int(10), PeriodSeconds: pulumi.Int(60)},
+					},
+				},
+			},
+		},
+	}, append(in, pulumi.DependsOn([]pulumi.Resource{deploy}))...); err != nil {
+		return nil, fmt.Errorf("creating the web autoscaler: %w", err)
+	}
+	if _, err := policyv1.NewPodDisruptionBudget(ctx, name+"-web-pdb", &policyv1.PodDisruptionBudgetArgs{
+		Metadata: meta(infra.MoodleWebService, labels),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			// A quarter at most during drains and upgrades (rounded up: one
+			// for small counts, so a single dev pod never blocks a drain).
+			MaxUnavailable: pulumi.String("25%"),
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: labels},
+		},
+	}, in...); err != nil {
+		return nil, fmt.Errorf("creating the web disruption budget: %w", err)
+	}
+
+	// Cron every minute, never two at once, on the jobs pool when there is one.
+	cronLabels := pulumi.StringMap{infra.AppLabel: pulumi.String("moodle-cron"), infra.AlertLabel: pulumi.String("cron"), infra.SeverityLabel: pulumi.String("warning")}
+	cronSpec := a.podSpec(infra.MoodleCronServiceAccount, true, corev1.ContainerArray{a.container("cron", []string{"php", CodeDir + "/admin/cli/cron.php"})}, nil)
+	cronSpec.RestartPolicy = pulumi.String("Never")
+	if _, err := batchv1.NewCronJob(ctx, name+"-cron", &batchv1.CronJobArgs{
+		Metadata: meta("moodle-cron", cronLabels),
+		Spec: &batchv1.CronJobSpecArgs{
+			Schedule:                   pulumi.String("* * * * *"),
+			TimeZone:                   pulumi.String("Etc/UTC"),
+			ConcurrencyPolicy:          pulumi.String("Forbid"),
+			StartingDeadlineSeconds:    pulumi.Int(50),
+			SuccessfulJobsHistoryLimit: pulumi.Int(1),
+			FailedJobsHistoryLimit:     pulumi.Int(3),
+			JobTemplate: &batchv1.JobTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: cronLabels},
+				Spec: &batchv1.JobSpecArgs{
+					BackoffLimit:          pulumi.Int(0),
+					ActiveDeadlineSeconds: pulumi.Int(3600),
+					Template:              &corev1.PodTemplateSpecArgs{Metadata: &metav1.ObjectMetaArgs{Labels: cronLabels}, Spec: cronSpec},
+				},
+			},
+		},
+	}, afterUpgrade...); err != nil {
+		return nil, fmt.Errorf("creating the cron CronJob: %w", err)
+	}
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"upgradeJob": pulumi.String(c.UpgradeJob)}); err != nil {
+		return nil, fmt.Errorf("registering outputs of moodle %q: %w", name, err)
+	}
+	return c, nil
+}

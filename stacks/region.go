@@ -11,7 +11,9 @@ import (
 	"github.com/fieldcert/moodle-aks/components/certs"
 	"github.com/fieldcert/moodle-aks/components/dns"
 	"github.com/fieldcert/moodle-aks/components/identity"
+	"github.com/fieldcert/moodle-aks/components/integrations"
 	"github.com/fieldcert/moodle-aks/components/mesh"
+	"github.com/fieldcert/moodle-aks/components/moodle"
 	"github.com/fieldcert/moodle-aks/components/mysql"
 	"github.com/fieldcert/moodle-aks/components/namespaces"
 	"github.com/fieldcert/moodle-aks/components/network"
@@ -71,6 +73,9 @@ type Region struct {
 	MySQL   *mysql.MySQL
 	Redis   *redis.Redis
 	Backups *backup.Backups
+	// Moodle and Integrations are the applications.
+	Moodle       *moodle.Moodle
+	Integrations *integrations.Integrations
 }
 
 // Share names on the file store.
@@ -251,6 +256,9 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		return nil, err
 	}
 	if err := region.dataTier(ctx, cfg, names, subscription); err != nil {
+		return nil, err
+	}
+	if err := region.applications(ctx, cfg); err != nil {
 		return nil, err
 	}
 

@@ -58,6 +58,9 @@ type Args struct {
 	DataClaim, AddonsClaim string
 	// DefaultLanguage is the site language (required).
 	DefaultLanguage string
+	// LanguagePacks are the packs the site offers; the upgrade Job checks
+	// the image has them (they are baked in with LANG_PACKS).
+	LanguagePacks []string
 	// SiteName and AdminEmail are used when an empty database is installed.
 	SiteName, AdminEmail string
 	// Maintenance puts the site in maintenance mode.
@@ -106,8 +109,8 @@ func (a *Args) validate() error {
 // UpgradeJobName names the upgrade Job after what it installs: a new image,
 // plugin mode or language makes a new Job (which runs), the same ones keep
 // the finished Job (which does not run again).
-func UpgradeJobName(image, pluginMode, language string) string {
-	sum := sha256.Sum256([]byte(image + "\x00" + pluginMode + "\x00" + language))
+func UpgradeJobName(image, pluginMode, language string, packs ...string) string {
+	sum := sha256.Sum256([]byte(image + "\x00" + pluginMode + "\x00" + language + "\x00" + strings.Join(packs, " ")))
 	return "moodle-upgrade-" + hex.EncodeToString(sum[:])[:10]
 }
 
@@ -232,7 +235,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("moodle %q: %w", name, err)
 	}
 	ns := infra.NamespaceMoodle
-	c := &Moodle{UpgradeJob: UpgradeJobName(a.Image, a.PluginMode, a.DefaultLanguage)}
+	c := &Moodle{UpgradeJob: UpgradeJobName(a.Image, a.PluginMode, a.DefaultLanguage, a.LanguagePacks...)}
 	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
 		return nil, fmt.Errorf("registering moodle component %q: %w", name, err)
 	}
@@ -295,7 +298,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 							value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
 							value("MOODLE_SITE_NAME", a.SiteName),
 							value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
-							value("MOODLE_MAINTENANCE", maintenance)),
+							value("MOODLE_MAINTENANCE", maintenance),
+							value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " "))),
 					}, initC)
 					s.RestartPolicy = pulumi.String("Never")
 					return s

@@ -79,6 +79,9 @@ type MySQL struct {
 	BackupPassword pulumi.StringOutput
 	// RootPassword is root's password (secret), for the restore job.
 	RootPassword pulumi.StringOutput
+	// Ready are the StatefulSet, its Service and Moodle's secret: what
+	// Moodle's workloads wait for.
+	Ready []pulumi.Resource
 }
 
 func (a *Args) validate() error {
@@ -220,7 +223,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("creating the credentials secret: %w", err)
 	}
 	// Moodle's own copy, in its namespace: only what it needs.
-	if _, err := corev1.NewSecret(ctx, name+"-moodle-db", &corev1.SecretArgs{
+	moodleSecret, err := corev1.NewSecret(ctx, name+"-moodle-db", &corev1.SecretArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(infra.MoodleDBSecret), Namespace: pulumi.String(infra.NamespaceMoodle)},
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
@@ -230,7 +233,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"user":     pulumi.String(infra.MoodleDBUser),
 			"password": passwords[KeyMoodle],
 		},
-	}, in...); err != nil {
+	}, in...)
+	if err != nil {
 		return nil, fmt.Errorf("creating Moodle's database secret: %w", err)
 	}
 
@@ -246,6 +250,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	labels := pulumi.StringMap{infra.AppLabel: pulumi.String(infra.MySQLApp)}
+	var service pulumi.Resource
 	ports := func(svcName string, headless bool) error {
 		spec := &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
@@ -259,12 +264,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		if headless {
 			spec.ClusterIP = pulumi.String("None")
 		}
-		_, err := corev1.NewService(ctx, name+"-"+svcName, &corev1.ServiceArgs{
+		svc, err := corev1.NewService(ctx, name+"-"+svcName, &corev1.ServiceArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(svcName), Namespace: pulumi.String(ns), Labels: labels},
 			Spec:     spec,
 		}, in...)
 		if err != nil {
 			return fmt.Errorf("creating service %s: %w", svcName, err)
+		}
+		if !headless {
+			service = svc
 		}
 		return nil
 	}
@@ -405,6 +413,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, append(in, pulumi.DependsOn([]pulumi.Resource{sts}))...); err != nil {
 		return nil, fmt.Errorf("creating the MySQL disruption budget: %w", err)
 	}
+	c.Ready = []pulumi.Resource{sts, service, moodleSecret}
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"host": pulumi.String(c.Host)}); err != nil {
 		return nil, fmt.Errorf("registering outputs of mysql %q: %w", name, err)
 	}

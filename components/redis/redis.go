@@ -48,6 +48,8 @@ type Redis struct {
 
 	// Hosts maps "sessions" and "cache" to their service's DNS name.
 	Hosts map[string]string
+	// Ready are the StatefulSets, Services and Moodle's secret.
+	Ready []pulumi.Resource
 }
 
 // instance describes one of the two.
@@ -147,7 +149,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, fmt.Errorf("creating the %s configuration: %w", inst.role, err)
 		}
 		labels := pulumi.StringMap{infra.AppLabel: pulumi.String(infra.RedisApp), "moodle.fieldcert/redis": pulumi.String(inst.role)}
-		if _, err := corev1.NewService(ctx, name+"-"+inst.role+"-service", &corev1.ServiceArgs{
+		svc, err := corev1.NewService(ctx, name+"-"+inst.role+"-service", &corev1.ServiceArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(inst.service), Namespace: pulumi.String(ns), Labels: labels},
 			Spec: &corev1.ServiceSpecArgs{
 				Type:     pulumi.String("ClusterIP"),
@@ -157,9 +159,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 					corev1.ServicePortArgs{Name: pulumi.String("http-metrics"), Port: pulumi.Int(infra.RedisExporterPort), TargetPort: pulumi.Int(infra.RedisExporterPort)},
 				},
 			},
-		}, in...); err != nil {
+		}, in...)
+		if err != nil {
 			return nil, fmt.Errorf("creating the %s service: %w", inst.role, err)
 		}
+		c.Ready = append(c.Ready, svc)
 
 		passwordEnv := corev1.EnvVarArgs{Name: pulumi.String("REDIS_PASSWORD"), ValueFrom: &corev1.EnvVarSourceArgs{
 			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: secret.Metadata.Name().Elem(), Key: pulumi.String("password")},
@@ -192,7 +196,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		if inst.persist {
 			stsOpts = append(append([]pulumi.ResourceOption{}, in...), protect...)
 		}
-		if _, err := appsv1.NewStatefulSet(ctx, name+"-"+inst.role, &appsv1.StatefulSetArgs{
+		sts, err := appsv1.NewStatefulSet(ctx, name+"-"+inst.role, &appsv1.StatefulSetArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(inst.service), Namespace: pulumi.String(ns), Labels: labels},
 			Spec: &appsv1.StatefulSetSpecArgs{
 				Replicas:    pulumi.Int(1),
@@ -249,18 +253,22 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				},
 				VolumeClaimTemplates: claims,
 			},
-		}, stsOpts...); err != nil {
+		}, stsOpts...)
+		if err != nil {
 			return nil, fmt.Errorf("creating the %s StatefulSet: %w", inst.role, err)
 		}
+		c.Ready = append(c.Ready, sts)
 	}
 	// Moodle's copy of the hosts and passwords, in its namespace.
-	if _, err := corev1.NewSecret(ctx, name+"-moodle-secret", &corev1.SecretArgs{
+	ms, err := corev1.NewSecret(ctx, name+"-moodle-secret", &corev1.SecretArgs{
 		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(infra.MoodleRedisSecret), Namespace: pulumi.String(infra.NamespaceMoodle)},
 		Type:       pulumi.String("Opaque"),
 		StringData: moodleSecret,
-	}, in...); err != nil {
+	}, in...)
+	if err != nil {
 		return nil, fmt.Errorf("creating Moodle's Redis secret: %w", err)
 	}
+	c.Ready = append(c.Ready, ms)
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"sessions": pulumi.String(c.Hosts["sessions"]), "cache": pulumi.String(c.Hosts["cache"])}); err != nil {
 		return nil, fmt.Errorf("registering outputs of redis %q: %w", name, err)
 	}

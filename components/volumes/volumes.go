@@ -69,6 +69,9 @@ type Volumes struct {
 	// Classes are the StorageClass resources: workloads with claims on them
 	// depend on these.
 	Classes []pulumi.Resource
+	// Bound are the volumes and claims of the shares: pods that mount the
+	// claims depend on these.
+	Bound []pulumi.Resource
 }
 
 func (a *Args) validate() error {
@@ -170,7 +173,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		if err != nil {
 			return nil, fmt.Errorf("creating volume %s: %w", pvName, err)
 		}
-		if _, err := corev1.NewPersistentVolumeClaim(ctx, name+"-"+s.Name+"-pvc", &corev1.PersistentVolumeClaimArgs{
+		pvc, err := corev1.NewPersistentVolumeClaim(ctx, name+"-"+s.Name+"-pvc", &corev1.PersistentVolumeClaimArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(s.Name), Namespace: pulumi.String(s.Namespace)},
 			Spec: &corev1.PersistentVolumeClaimSpecArgs{
 				AccessModes:      pulumi.StringArray{pulumi.String("ReadWriteMany")},
@@ -178,9 +181,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				VolumeName:       pulumi.String(pvName),
 				Resources:        &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": size}},
 			},
-		}, append(data, pulumi.DependsOn([]pulumi.Resource{pv}))...); err != nil {
+		}, append(data, pulumi.DependsOn([]pulumi.Resource{pv}))...)
+		if err != nil {
 			return nil, fmt.Errorf("creating claim %s/%s: %w", s.Namespace, s.Name, err)
 		}
+		c.Bound = append(c.Bound, pv, pvc)
 		c.Claims[s.Name] = s.Name
 	}
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"diskClass": pulumi.String(DiskClass), "nfsClass": pulumi.String(NFSClass)}); err != nil {

@@ -12,6 +12,13 @@ php=php
 
 case "${1:-}" in
 upgrade)
+  # Every language pack the stack offers must be in this image.
+  for lang in ${MOODLE_LANGUAGE_PACKS:-}; do
+    if [ ! -d "/var/www/langpacks/$lang" ]; then
+      echo "language pack $lang is not in this image: rebuild it with LANG_PACKS including $lang" >&2
+      exit 1
+    fi
+  done
   if $php admin/cli/cfg.php --name=version >/dev/null 2>&1; then
     echo "upgrading to $(grep -m1 release version.php)"
     $php admin/cli/maintenance.php --enable

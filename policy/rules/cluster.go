@@ -206,3 +206,133 @@ var BackupsScheduled = Rule{
 		return out
 	},
 }
+
+// Workload kinds whose pod templates the image and probe rules read.
+var workloadTemplates = map[string]string{
+	"kubernetes:apps/v1:Deployment":  "spec.template.spec",
+	"kubernetes:apps/v1:StatefulSet": "spec.template.spec",
+	"kubernetes:apps/v1:DaemonSet":   "spec.template.spec",
+	"kubernetes:batch/v1:Job":        "spec.template.spec",
+	typeCronJob:                      "spec.jobTemplate.spec.template.spec",
+}
+
+// imageRefRE splits an image reference into name, tag and digest.
+var imageRefRE = regexp.MustCompile(`^([^@]+?)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$`)
+
+func containers(spec map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, key := range []string{"initContainers", "containers"} {
+		list, _ := spec[key].([]any)
+		for _, c := range list {
+			if m, ok := c.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// ImagesPinned requires an exact tag or digest on every container image.
+var ImagesPinned = Rule{
+	ID:          "images-pinned",
+	Description: "Every container image of every workload names an exact tag or a digest, never latest: a preview shows what an update runs.",
+	Enforcement: Mandatory,
+	Check: perResource(func(s *Stack, r Resource) []string {
+		path, ok := workloadTemplates[r.Type]
+		if !ok {
+			return nil
+		}
+		spec, _ := r.Input(path).(map[string]any)
+		var out []string
+		for _, c := range containers(spec) {
+			img, _ := c["image"].(string)
+			m := imageRefRE.FindStringSubmatch(img)
+			// A registry port ("host:5000/x") is not a tag: the tag has no '/'.
+			if m == nil || (m[2] == "" && m[3] == "") || strings.Contains(m[2], "/") || m[2] == "latest" {
+				out = append(out, fmt.Sprintf("%s %s: container %v uses image %q without an exact tag or digest", r.Type, r.Name, c["name"], img))
+			}
+		}
+		return out
+	}),
+}
+
+// WebResilience requires an autoscaler, a disruption budget and probes for
+// every Deployment in the moodle namespace.
+var WebResilience = Rule{
+	ID:          "web-resilience",
+	Description: "Every Deployment in the moodle namespace has a HorizontalPodAutoscaler targeting it, a PodDisruptionBudget selecting its pods, and readiness and liveness probes.",
+	Enforcement: Mandatory,
+	Check: func(s *Stack) []Finding {
+		var out []Finding
+		for _, r := range s.Resources {
+			if r.Type != "kubernetes:apps/v1:Deployment" || r.String("metadata.namespace") != "moodle" {
+				continue
+			}
+			name := r.String("metadata.name")
+			podLabels, _ := r.Input("spec.template.metadata.labels").(map[string]any)
+			hpa, pdb := false, false
+			for _, o := range s.Resources {
+				if o.String("metadata.namespace") != "moodle" {
+					continue
+				}
+				switch o.Type {
+				case "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
+					hpa = hpa || o.String("spec.scaleTargetRef.kind") == "Deployment" && o.String("spec.scaleTargetRef.name") == name
+				case "kubernetes:policy/v1:PodDisruptionBudget":
+					sel, _ := o.Input("spec.selector.matchLabels").(map[string]any)
+					pdb = pdb || len(sel) > 0 && subset(sel, podLabels)
+				}
+			}
+			if !hpa {
+				out = append(out, Finding{r.URN, fmt.Sprintf("Deployment moodle/%s has no HorizontalPodAutoscaler", name)})
+			}
+			if !pdb {
+				out = append(out, Finding{r.URN, fmt.Sprintf("Deployment moodle/%s has no PodDisruptionBudget selecting its pods", name)})
+			}
+			spec, _ := r.Input("spec.template.spec").(map[string]any)
+			for _, c := range containers(spec) {
+				if _, init := c["restartPolicy"]; init {
+					continue
+				}
+				if c["readinessProbe"] == nil || c["livenessProbe"] == nil {
+					out = append(out, Finding{r.URN, fmt.Sprintf("Deployment moodle/%s: container %v lacks a readiness or liveness probe", name, c["name"])})
+				}
+			}
+		}
+		return out
+	},
+}
+
+// CronJobGuards requires every CronJob to forbid overlapping runs and to
+// bound how late and how long a run may be.
+var CronJobGuards = Rule{
+	ID:          "cronjob-guards",
+	Description: "Every CronJob sets concurrencyPolicy (Forbid or Replace), startingDeadlineSeconds and its Jobs' activeDeadlineSeconds, so runs neither pile up nor hang.",
+	Enforcement: Mandatory,
+	Check: perResource(func(s *Stack, r Resource) []string {
+		if r.Type != typeCronJob {
+			return nil
+		}
+		var out []string
+		name := r.String("metadata.namespace") + "/" + r.String("metadata.name")
+		if p := r.String("spec.concurrencyPolicy"); p != "Forbid" && p != "Replace" {
+			out = append(out, fmt.Sprintf("CronJob %s has concurrencyPolicy %q; use Forbid or Replace", name, orDefault(p, "Allow")))
+		}
+		if r.Input("spec.startingDeadlineSeconds") == nil {
+			out = append(out, fmt.Sprintf("CronJob %s has no startingDeadlineSeconds", name))
+		}
+		if r.Input("spec.jobTemplate.spec.activeDeadlineSeconds") == nil {
+			out = append(out, fmt.Sprintf("CronJob %s has no activeDeadlineSeconds", name))
+		}
+		return out
+	}),
+}
+
+func subset(sel, labels map[string]any) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,4 +115,68 @@ func TestBackupsScheduled(t *testing.T) {
 		"prod schedules no files backup",
 	}, got)
 	assert.Empty(t, BackupsScheduled.Check(devStack()), "dev may skip backups")
+}
+
+func deployment(ns, name string, labels map[string]any, c map[string]any) Resource {
+	return k8s("kubernetes:apps/v1:Deployment", ns+"-"+name, map[string]any{
+		"metadata": meta(ns, name),
+		"spec": map[string]any{"template": map[string]any{
+			"metadata": map[string]any{"labels": labels},
+			"spec":     map[string]any{"containers": []any{c}},
+		}},
+	})
+}
+
+func TestImagesPinned(t *testing.T) {
+	ok := deployment("moodle", "web", nil, map[string]any{"name": "moodle", "image": "cr.example.com:5000/moodle:4.5.7"})
+	digest := deployment("moodle", "dig", nil, map[string]any{"name": "x", "image": "redis@sha256:" + strings.Repeat("a", 64)})
+	latest := deployment("moodle", "latest", nil, map[string]any{"name": "x", "image": "mysql:latest"})
+	bare := deployment("moodle", "bare", nil, map[string]any{"name": "x", "image": "cr.example.com:5000/moodle"})
+	cron := k8s(typeCronJob, "cron", map[string]any{"spec": map[string]any{"jobTemplate": map[string]any{"spec": map[string]any{"template": map[string]any{
+		"spec": map[string]any{"initContainers": []any{map[string]any{"name": "init", "image": "busybox"}}},
+	}}}}})
+	got := messages(ImagesPinned.Check(devStack(ok, digest, latest, bare, cron)))
+	require.Len(t, got, 3)
+	assert.Contains(t, got[0], `"mysql:latest"`)
+	assert.Contains(t, got[1], `"cr.example.com:5000/moodle"`, "a registry port is not a tag")
+	assert.Contains(t, got[2], `"busybox"`, "init containers too")
+}
+
+func TestWebResilience(t *testing.T) {
+	labels := map[string]any{"app": "moodle-web"}
+	probed := map[string]any{"name": "moodle", "readinessProbe": map[string]any{}, "livenessProbe": map[string]any{}}
+	web := deployment("moodle", "moodle-web", labels, probed)
+	hpa := k8s("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "hpa", map[string]any{
+		"metadata": meta("moodle", "moodle-web"),
+		"spec":     map[string]any{"scaleTargetRef": map[string]any{"kind": "Deployment", "name": "moodle-web"}},
+	})
+	pdb := k8s("kubernetes:policy/v1:PodDisruptionBudget", "pdb", map[string]any{
+		"metadata": meta("moodle", "moodle-web"),
+		"spec":     map[string]any{"selector": map[string]any{"matchLabels": labels}},
+	})
+	assert.Empty(t, WebResilience.Check(devStack(web, hpa, pdb)))
+
+	bare := deployment("moodle", "reports", map[string]any{"app": "reports"}, map[string]any{"name": "r"})
+	got := messages(WebResilience.Check(devStack(web, hpa, pdb, bare)))
+	assert.ElementsMatch(t, []string{
+		"Deployment moodle/reports has no HorizontalPodAutoscaler",
+		"Deployment moodle/reports has no PodDisruptionBudget selecting its pods",
+		"Deployment moodle/reports: container r lacks a readiness or liveness probe",
+	}, got)
+	other := deployment("integrations", "crm", nil, map[string]any{"name": "c"})
+	assert.Empty(t, WebResilience.Check(devStack(other)), "only Moodle's namespace")
+}
+
+func TestCronJobGuards(t *testing.T) {
+	good := k8s(typeCronJob, "good", map[string]any{"metadata": meta("moodle", "moodle-cron"), "spec": map[string]any{
+		"concurrencyPolicy": "Forbid", "startingDeadlineSeconds": float64(50),
+		"jobTemplate": map[string]any{"spec": map[string]any{"activeDeadlineSeconds": float64(3600)}},
+	}})
+	bad := k8s(typeCronJob, "bad", map[string]any{"metadata": meta("integrations", "sync"), "spec": map[string]any{}})
+	got := messages(CronJobGuards.Check(devStack(good, bad)))
+	assert.ElementsMatch(t, []string{
+		`CronJob integrations/sync has concurrencyPolicy "Allow"; use Forbid or Replace`,
+		"CronJob integrations/sync has no startingDeadlineSeconds",
+		"CronJob integrations/sync has no activeDeadlineSeconds",
+	}, got)
 }

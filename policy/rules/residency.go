@@ -28,6 +28,9 @@ func All() []Rule {
 		HelmPinned,
 		DataNotExposed,
 		BackupsScheduled,
+		ImagesPinned,
+		WebResilience,
+		CronJobGuards,
 	}
 }
 

@@ -1,0 +1,56 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/fieldcert/moodle-aks/components/integrations"
+	"github.com/fieldcert/moodle-aks/components/moodle"
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// applications deploys Moodle and the integrations.
+func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
+	k8s := pulumi.Providers(r.Cluster.Provider)
+	deps := slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, r.Redis.Ready)
+	if r.Mesh.Ready != nil {
+		deps = append(deps, r.Mesh.Ready) // sidecar injection works from here on
+	}
+	addons := ""
+	if cfg.PluginMode == "share" {
+		addons = AddonsShare
+	}
+	m, err := moodle.New(ctx, "moodle", &moodle.Args{
+		Image:           cfg.MoodleImage,
+		Hostname:        cfg.Hostname,
+		MinReplicas:     cfg.WebMinReplicas,
+		MaxReplicas:     cfg.WebMaxReplicas,
+		CPUMillis:       cfg.WebCPUMillis,
+		MemoryMiB:       cfg.WebMemoryMiB,
+		PluginMode:      cfg.PluginMode,
+		DataClaim:       MoodledataShare,
+		AddonsClaim:     addons,
+		DefaultLanguage: cfg.DefaultLanguage,
+		LanguagePacks:   cfg.LanguagePacks,
+		SiteName:        cfg.SiteName,
+		AdminEmail:      cfg.AdminEmail,
+		Maintenance:     cfg.MaintenanceMode,
+		OnJobsPool:      cfg.JobsPool.Enabled,
+		DependsOn:       deps,
+	}, k8s)
+	if err != nil {
+		return fmt.Errorf("deploying Moodle: %w", err)
+	}
+	ints, err := integrations.New(ctx, "integrations", &integrations.Args{
+		Integrations: cfg.Integrations,
+		Secrets:      cfg.IntegrationSecrets,
+		OnJobsPool:   cfg.JobsPool.Enabled,
+		DependsOn:    deps,
+	}, k8s)
+	if err != nil {
+		return fmt.Errorf("deploying the integrations: %w", err)
+	}
+	r.Moodle, r.Integrations = m, ints
+	return nil
+}

@@ -110,7 +110,31 @@ func (v *validator) moodle(c *Config) {
 		}
 	}
 	v.capacity(c)
+	v.monitoring(c)
 }
+
+// monitoring checks the monitoring and alert routing settings.
+func (v *validator) monitoring(c *Config) {
+	if !exactChartRE.MatchString(c.PrometheusChartVersion) {
+		v.fail("prometheusChartVersion", "%q is not an exact chart version such as 67.8.0", c.PrometheusChartVersion)
+	}
+	v.between("prometheusRetentionDays", c.PrometheusRetentionDays, 1, 365)
+	v.between("prometheusStorageGiB", c.PrometheusStorageGiB, 10, 4096)
+	v.image("apacheExporterImage", c.ApacheExporterImage)
+	if len(c.AlertEmails) > 0 {
+		if _, err := ParseEndpoint(c.SMTPHost); err != nil {
+			v.fail("smtpHost", "%q is not host:port, and alertEmails needs an SMTP relay", c.SMTPHost)
+		}
+		if !plainAddressRE.MatchString(c.SMTPFrom) {
+			v.fail("smtpFrom", "%q is not an email address, and alertEmails needs a sender", c.SMTPFrom)
+		}
+	}
+	if c.SMTPUsername != "" && c.SMTPPassword == "" {
+		v.fail("smtpPassword", "is empty while smtpUsername is set")
+	}
+}
+
+var exactChartRE = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -141,6 +141,15 @@ type Config struct {
 
 	AlertEmails     []string
 	AlertWebhookURL string
+	SMTPHost        string
+	SMTPFrom        string
+	SMTPUsername    string
+	SMTPPassword    string
+
+	PrometheusChartVersion  string
+	PrometheusRetentionDays int
+	PrometheusStorageGiB    int
+	ApacheExporterImage     string
 
 	NameSuffix string
 }
@@ -209,6 +218,11 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.bool("privateCluster", &c.PrivateCluster)
 	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
+	r.int("prometheusRetentionDays", &c.PrometheusRetentionDays)
+	r.int("prometheusStorageGiB", &c.PrometheusStorageGiB)
+	if r.str("smtpPassword", &c.SMTPPassword) && c.SMTPPassword != "" && !src.IsSecret("smtpPassword") {
+		r.fail("smtpPassword", "is set in plain text; set it with `pulumi config set --secret smtpPassword ...`")
+	}
 	r.int("webCpuMillis", &c.WebCPUMillis)
 	r.int("webMemoryMiB", &c.WebMemoryMiB)
 	r.bool("maintenanceMode", &c.MaintenanceMode)
@@ -291,6 +305,7 @@ func (c *Config) applyDefaults() {
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 1024, 256, 35
 		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 2000, 16384, 1024
 		c.WebCPUMillis, c.WebMemoryMiB = 1000, 2048
+		c.PrometheusRetentionDays, c.PrometheusStorageGiB = 30, 200
 		c.RedisSessionPersistence = "aof"
 		c.BackupReplication = "LRS"
 		if reg.Zones {
@@ -305,6 +320,7 @@ func (c *Config) applyDefaults() {
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 100, 32, 7
 		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 500, 2048, 256
 		c.WebCPUMillis, c.WebMemoryMiB = 500, 1024
+		c.PrometheusRetentionDays, c.PrometheusStorageGiB = 7, 20
 		c.RedisSessionPersistence = "off"
 		c.BackupReplication = "LRS"
 		c.DataProtection = Retain
@@ -325,6 +341,8 @@ func (c *Config) stringFields() map[string]*string {
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
 		"redisSessionPersistence": &c.RedisSessionPersistence, "backupSchedule": &c.BackupSchedule,
 		"filesSnapshotSchedule": &c.FilesSnapshotSchedule, "restoreBackup": &c.RestoreBackup,
+		"smtpHost": &c.SMTPHost, "smtpFrom": &c.SMTPFrom, "smtpUsername": &c.SMTPUsername,
+		"prometheusChartVersion": &c.PrometheusChartVersion, "apacheExporterImage": &c.ApacheExporterImage,
 		"defaultLanguage": &c.DefaultLanguage, "siteName": &c.SiteName, "adminEmail": &c.AdminEmail,
 		"azureCliImage": &c.AzureCLIImage, "mysqlExporterImage": &c.MysqlExporterImage, "redisExporterImage": &c.RedisExporterImage,
 	}

@@ -22,6 +22,7 @@ func valid(env string) map[string]string {
 	}
 	if env == "prod" {
 		m["alertEmails"] = `["oncall@example.com"]`
+		m["smtpHost"], m["smtpFrom"] = "smtp.example.com:587", "alerts@example.com"
 		m["aksAdminGroupObjectIds"] = `["6f1c3b1e-8a52-4c2e-9d0e-1b2a3c4d5e6f"]`
 	}
 	return m
@@ -186,6 +187,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"admin email", "dev", map[string]string{"adminEmail": "root"}, "adminEmail", "not an email address"},
 		{"integration secret unknown", "dev", map[string]string{"integrationSecrets": `{"crm": {"TOKEN": "x"}}`}, "integrationSecrets", "names no integration"},
 		{"pool vm family", "dev", map[string]string{"userPool": `{"vmSize": "Standard_NC6s_v3"}`}, "userPool.vmSize", "does not know"},
+		{"smtp relay missing", "dev", map[string]string{"alertEmails": `["ops@example.com"]`}, "smtpHost", "needs an SMTP relay"},
+		{"smtp sender missing", "dev", map[string]string{"alertEmails": `["ops@example.com"]`, "smtpHost": "smtp.example.com:587"}, "smtpFrom", "needs a sender"},
+		{"smtp password missing", "dev", map[string]string{"smtpUsername": "alerts"}, "smtpPassword", "empty while smtpUsername"},
+		{"prometheus retention", "dev", map[string]string{"prometheusRetentionDays": "400"}, "prometheusRetentionDays", "allowed: 1 to 365"},
+		{"prometheus chart", "dev", map[string]string{"prometheusChartVersion": "67"}, "prometheusChartVersion", "exact chart version"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {

@@ -37,6 +37,7 @@ func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 		AdminEmail:      cfg.AdminEmail,
 		Maintenance:     cfg.MaintenanceMode,
 		OnJobsPool:      cfg.JobsPool.Enabled,
+		ExporterImage:   cfg.ApacheExporterImage,
 		DependsOn:       deps,
 	}, k8s)
 	if err != nil {

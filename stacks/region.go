@@ -13,6 +13,7 @@ import (
 	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/integrations"
 	"github.com/fieldcert/moodle-aks/components/mesh"
+	"github.com/fieldcert/moodle-aks/components/monitoring"
 	"github.com/fieldcert/moodle-aks/components/moodle"
 	"github.com/fieldcert/moodle-aks/components/mysql"
 	"github.com/fieldcert/moodle-aks/components/namespaces"
@@ -76,6 +77,8 @@ type Region struct {
 	// Moodle and Integrations are the applications.
 	Moodle       *moodle.Moodle
 	Integrations *integrations.Integrations
+	// Monitoring is Prometheus, Alertmanager and Grafana.
+	Monitoring *monitoring.Monitoring
 }
 
 // Share names on the file store.
@@ -256,6 +259,9 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		return nil, err
 	}
 	if err := region.dataTier(ctx, cfg, names, subscription); err != nil {
+		return nil, err
+	}
+	if err := region.monitoring(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if err := region.applications(ctx, cfg); err != nil {

@@ -40,6 +40,9 @@ const (
 // AdminSecret holds the password of the "admin" account created at install.
 const AdminSecret = "moodle-admin"
 
+// exporterPort is the Apache exporter's metrics port.
+const exporterPort = 9117
+
 // Args configures Moodle.
 type Args struct {
 	// Image is the Moodle image built from images/moodle, pinned (required).
@@ -67,6 +70,9 @@ type Args struct {
 	Maintenance bool
 	// OnJobsPool runs cron and the admin jobs on the jobs pool.
 	OnJobsPool bool
+	// ExporterImage is the Apache exporter sidecar of the web pods, pinned
+	// (required): Prometheus reads workers and requests from it.
+	ExporterImage string
 	// DependsOn are created first: namespaces, claims, database, Redis,
 	// the mesh (required).
 	DependsOn []pulumi.Resource
@@ -84,6 +90,9 @@ func (a *Args) validate() error {
 	var errs []error
 	if a.Image == "" || strings.HasSuffix(a.Image, ":latest") {
 		errs = append(errs, fmt.Errorf("image %q must be pinned", a.Image))
+	}
+	if a.ExporterImage == "" {
+		errs = append(errs, errors.New("exporterImage is required"))
 	}
 	if a.Hostname == "" || a.DataClaim == "" || a.DefaultLanguage == "" || a.SiteName == "" || a.AdminEmail == "" {
 		errs = append(errs, errors.New("hostname, dataClaim, defaultLanguage, siteName and adminEmail are required"))
@@ -365,7 +374,20 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			LabelSelector: &metav1.LabelSelectorArgs{MatchLabels: labels},
 		}
 	}
-	spec := a.podSpec(infra.MoodleWebServiceAccount, false, corev1.ContainerArray{web}, nil)
+	exporter := corev1.ContainerArgs{
+		Name:  pulumi.String("apache-exporter"),
+		Image: pulumi.String(a.ExporterImage),
+		Args:  pulumi.StringArray{pulumi.String("--scrape_uri=http://127.0.0.1:" + strconv.Itoa(infra.MoodleWebPort) + "/server-status?auto")},
+		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(exporterPort)}},
+		Resources: &corev1.ResourceRequirementsArgs{
+			Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
+			Limits:   pulumi.StringMap{"memory": pulumi.String("64Mi")},
+		},
+		ReadinessProbe:  &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/metrics"), Port: pulumi.Int(exporterPort)}, PeriodSeconds: pulumi.Int(30)},
+		LivenessProbe:   &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/metrics"), Port: pulumi.Int(exporterPort)}, PeriodSeconds: pulumi.Int(60)},
+		SecurityContext: restricted(),
+	}
+	spec := a.podSpec(infra.MoodleWebServiceAccount, false, corev1.ContainerArray{web, exporter}, nil)
 	spec.TopologySpreadConstraints = corev1.TopologySpreadConstraintArray{spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")}
 	spec.TerminationGracePeriodSeconds = pulumi.Int(60)
 	deploy, err := appsv1.NewDeployment(ctx, name+"-web", &appsv1.DeploymentArgs{
@@ -379,8 +401,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 			MinReadySeconds: pulumi.Int(10),
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: labels},
-				Spec:     spec,
+				Metadata: &metav1.ObjectMetaArgs{Labels: labels, Annotations: pulumi.StringMap{
+					// Istio merges these with the sidecar's metrics on 15020.
+					"prometheus.io/scrape": pulumi.String("true"),
+					"prometheus.io/port":   pulumi.String(strconv.Itoa(exporterPort)),
+					"prometheus.io/path":   pulumi.String("/metrics"),
+				}},
+				Spec: spec,
 			},
 		},
 	}, afterUpgrade...)

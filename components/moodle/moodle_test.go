@@ -17,6 +17,7 @@ func args() *Args {
 		Image: image, Hostname: "learn.fieldcert.example", MinReplicas: 3, MaxReplicas: 60,
 		CPUMillis: 1000, MemoryMiB: 2048, PluginMode: "baked", DataClaim: "moodledata",
 		DefaultLanguage: "en", SiteName: "Certification", AdminEmail: "ops@fieldcert.example", OnJobsPool: true,
+		ExporterImage: "lusitaniae/apache_exporter:v1.0.10",
 	}
 }
 

@@ -130,7 +130,10 @@ func (a *Args) policies() map[string]policy {
 			},
 		},
 		infra.NamespaceCertManager: {
-			ingress: []flow{{"webhook", nil, []int{10250}, false}},
+			ingress: []flow{
+				{"webhook", nil, []int{10250}, false},
+				{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{9402}, false},
+			},
 			// ACME, Azure DNS, Entra ID and the API server; port 80 for the
 			// HTTP-01 self check through the site's public address.
 			egress: []flow{{"internet", anywhere, []int{80, 443}, false}},

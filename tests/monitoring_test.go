@@ -1,0 +1,57 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/internal/render"
+	"github.com/fieldcert/moodle-aks/stacks"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMonitoringStack(t *testing.T) {
+	for _, tc := range []struct {
+		stack, retention, storage string
+		replicas                  float64
+	}{
+		{"dev", "7d", "20Gi", 1},
+		{"prod", "30d", "200Gi", 2},
+	} {
+		t.Run(tc.stack, func(t *testing.T) {
+			rec := runStack(t, tc.stack, "")
+			rel, ok := rec.Named("kubernetes:helm.sh/v3:Release", "monitoring-stack")
+			require.True(t, ok)
+			assert.Equal(t, tc.retention, rel.Input("values.prometheus.prometheusSpec.retention"))
+			assert.Equal(t, tc.storage, rel.Input("values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage"))
+			assert.Equal(t, tc.replicas, rel.Input("values.alertmanager.alertmanagerSpec.replicas"))
+			_, ok = rec.Named("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-rules")
+			assert.True(t, ok)
+			am, _ := rec.Named("kubernetes:core/v1:Secret", "monitoring-alertmanager-config")
+			assert.Equal(t, "[secret]", am.Input("stringData"), "SMTP and webhook settings stay secret")
+
+			web, _ := rec.Named("kubernetes:apps/v1:Deployment", "moodle-web")
+			containers := web.Input("spec.template.spec.containers").([]any)
+			require.Len(t, containers, 2)
+			assert.Equal(t, "apache-exporter", containers[1].(map[string]any)["name"], "the web pods export Apache metrics")
+			assert.Equal(t, "true", web.Input("spec.template.metadata.annotations").(map[string]any)["prometheus.io/scrape"])
+		})
+	}
+}
+
+func TestRenderedMonitoring(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		r := renderCLI(t, stacks.Program, "-stack", stack)
+		require.Equal(t, render.ExitOK, r.code, r.stderr)
+		for _, f := range []string{
+			"prometheusrule-moodle-alerts.yaml", "servicemonitor-cert-manager.yaml", "servicemonitor-istiod.yaml",
+			"configmap-dashboard-moodle-overview.yaml", "configmap-dashboard-data-stores.yaml", "configmap-dashboard-storage.yaml",
+			"secret-alertmanager-config.yaml", "secret-grafana-admin.yaml",
+		} {
+			_, err := os.Stat(filepath.Join(r.out, "kubernetes", infra.NamespaceMonitoring, f))
+			assert.NoError(t, err, "%s: %s", stack, f)
+		}
+	}
+}

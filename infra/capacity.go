@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // vmSizeParts reads the family letters and vCPU count of an Azure VM size:
@@ -129,12 +130,30 @@ func (v *validator) monitoring(c *Config) {
 			v.fail("smtpFrom", "%q is not an email address, and alertEmails needs a sender", c.SMTPFrom)
 		}
 	}
+	ruleIDs := make([]string, 0, len(c.PolicyEnforcement))
+	for id := range c.PolicyEnforcement {
+		ruleIDs = append(ruleIDs, id)
+	}
+	sort.Strings(ruleIDs)
+	for _, id := range ruleIDs {
+		level := c.PolicyEnforcement[id]
+		key := "policyEnforcement." + id
+		if !ruleIDRE.MatchString(id) {
+			v.fail(key, "%q is not a rule id such as aks-zones", id)
+		}
+		if v.oneOf(key, level, []string{"mandatory", "advisory", "disabled"}) && c.Environment == Prod && strings.HasPrefix(id, "residency-") && level != "mandatory" {
+			v.fail(key, "residency rules stay mandatory in prod")
+		}
+	}
 	if c.SMTPUsername != "" && c.SMTPPassword == "" {
 		v.fail("smtpPassword", "is empty while smtpUsername is set")
 	}
 }
 
-var exactChartRE = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+var (
+	exactChartRE = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	ruleIDRE     = regexp.MustCompile(`^[a-z]+(-[a-z0-9]+)+$`)
+)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

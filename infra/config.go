@@ -146,6 +146,8 @@ type Config struct {
 	SMTPUsername    string
 	SMTPPassword    string
 
+	PolicyEnforcement map[string]string
+
 	PrometheusChartVersion  string
 	PrometheusRetentionDays int
 	PrometheusStorageGiB    int
@@ -218,6 +220,7 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.bool("privateCluster", &c.PrivateCluster)
 	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
+	r.object("policyEnforcement", &c.PolicyEnforcement)
 	r.int("prometheusRetentionDays", &c.PrometheusRetentionDays)
 	r.int("prometheusStorageGiB", &c.PrometheusStorageGiB)
 	if r.str("smtpPassword", &c.SMTPPassword) && c.SMTPPassword != "" && !src.IsSecret("smtpPassword") {
@@ -287,6 +290,7 @@ func (c *Config) applyDefaults() {
 	c.APIServerAuthorizedIPRanges, c.AKSAdminGroupObjectIDs = []string{}, []string{}
 	c.Integrations = map[string]Integration{}
 	c.LanguagePacks, c.IntegrationSecrets = []string{}, map[string]map[string]string{}
+	c.PolicyEnforcement = map[string]string{}
 	c.DNSTTLSeconds = 3600
 	c.ACMEEnvironment = "staging"
 	if c.Environment == Prod {

@@ -192,6 +192,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"smtp password missing", "dev", map[string]string{"smtpUsername": "alerts"}, "smtpPassword", "empty while smtpUsername"},
 		{"prometheus retention", "dev", map[string]string{"prometheusRetentionDays": "400"}, "prometheusRetentionDays", "allowed: 1 to 365"},
 		{"prometheus chart", "dev", map[string]string{"prometheusChartVersion": "67"}, "prometheusChartVersion", "exact chart version"},
+		{"enforcement level", "dev", map[string]string{"policyEnforcement": `{"aks-zones": "optional"}`}, "policyEnforcement.aks-zones", "allowed: mandatory, advisory, disabled"},
+		{"residency stays mandatory", "prod", map[string]string{"policyEnforcement": `{"residency-replication": "advisory"}`}, "policyEnforcement.residency-replication", "stay mandatory in prod"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {

@@ -184,6 +184,8 @@ var Keys = []Key{
 		Description: "Size of Prometheus' retained disk in GiB (10 to 4096); must hold the retention."},
 	{Name: "apacheExporterImage", Type: "string", Default: "lusitaniae/apache_exporter:v1.0.10",
 		Description: "Apache exporter image, the web pods' metrics sidecar (requests, workers busy)."},
+	{Name: "policyEnforcement", Type: "object", Default: map[string]any{},
+		Description: "Per-stack enforcement of policy rules by rule id: `mandatory`, `advisory` or `disabled` (e.g. `{aks-zones: advisory}`); residency rules cannot be lowered in prod. The renderer writes it to policy-config.json for `--policy-pack-config`."},
 	{Name: "nameSuffix", Type: "string", Default: "auto", DefaultDoc: "`auto`: derived from project, stack and region",
 		Description: "Overrides the 6-character suffix of globally unique names (storage accounts) if Azure reports a name clash; 4 to 8 lowercase letters and digits."},
 }

@@ -52,6 +52,8 @@ type Result struct {
 	Resources  []rules.Resource
 	Manifests  map[string]map[string]any // path under kubernetes/ -> manifest
 	Violations []rules.Violation
+	// PackConfig is the stack's policy pack config (policy-config.json).
+	PackConfig map[string]any
 }
 
 // Render loads the stack's config, runs the program under mocks, evaluates
@@ -66,11 +68,15 @@ func Render(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	active, err := rules.WithEnforcement(opts.Rules, cfg.PolicyEnforcement)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("config %s:%w", sc.Project, err)}
+	}
 	rec, err := mocks.Run(sc.Project, opts.Stack, sc.Values, sc.Secrets, opts.Program)
 	if err != nil {
 		return nil, fmt.Errorf("running the program for stack %q: %w", opts.Stack, err)
 	}
-	res := &Result{Config: cfg, Resources: rec.Resources()}
+	res := &Result{Config: cfg, Resources: rec.Resources(), PackConfig: rules.PackConfig(opts.Rules, cfg.PolicyEnforcement)}
 	res.Manifests, err = Manifests(res.Resources)
 	if err != nil {
 		return nil, err
@@ -80,7 +86,7 @@ func Render(opts Options) (*Result, error) {
 		Residency:   cfg.Residency,
 		Environment: string(cfg.Environment),
 		Resources:   res.Resources,
-	}, opts.Rules)
+	}, active)
 	if opts.Out != "" {
 		if err := res.Write(opts.Out); err != nil {
 			return nil, err
@@ -140,7 +146,7 @@ func indent(s string) string {
 // Write writes resources.json, kubernetes/ and policy.json under dir,
 // replacing what an earlier render left there.
 func (r *Result) Write(dir string) error {
-	for _, stale := range []string{"resources.json", "policy.json", "kubernetes"} {
+	for _, stale := range []string{"resources.json", "policy.json", "policy-config.json", "kubernetes"} {
 		if err := os.RemoveAll(filepath.Join(dir, stale)); err != nil {
 			return fmt.Errorf("clearing %s: %w", dir, err)
 		}
@@ -150,6 +156,13 @@ func (r *Result) Write(dir string) error {
 	}
 	if err := writeJSON(filepath.Join(dir, "policy.json"), r.Violations); err != nil {
 		return err
+	}
+	// An addition to the contract: the stack's enforcement levels, for
+	// `pulumi preview --policy-pack-config`.
+	if r.PackConfig != nil {
+		if err := writeJSON(filepath.Join(dir, "policy-config.json"), r.PackConfig); err != nil {
+			return err
+		}
 	}
 	paths := make([]string, 0, len(r.Manifests))
 	for p := range r.Manifests {

@@ -31,7 +31,70 @@ func All() []Rule {
 		ImagesPinned,
 		WebResilience,
 		CronJobGuards,
+		RegionIsolation,
 	}
+}
+
+// regionList is the catalog's region names.
+func regionList() []string {
+	var out []string
+	for _, r := range infra.Regions() {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// Levels are the enforcement levels a stack may set per rule.
+var Levels = []string{string(Mandatory), string(Advisory), "disabled"}
+
+// WithEnforcement returns the rules with a stack's enforcement overrides
+// applied: "disabled" drops a rule. An unknown rule id or level is an error
+// that names it.
+func WithEnforcement(rs []Rule, overrides map[string]string) ([]Rule, error) {
+	byID := map[string]bool{}
+	for _, r := range rs {
+		byID[r.ID] = true
+	}
+	var errs []string
+	for id, level := range overrides {
+		if !byID[id] {
+			errs = append(errs, fmt.Sprintf("policyEnforcement.%s: no rule has this id", id))
+		}
+		if level != string(Mandatory) && level != string(Advisory) && level != "disabled" {
+			errs = append(errs, fmt.Sprintf("policyEnforcement.%s: level %q is not one of %v", id, level, Levels))
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	out := make([]Rule, 0, len(rs))
+	for _, r := range rs {
+		switch overrides[r.ID] {
+		case "disabled":
+			continue
+		case string(Advisory):
+			r.Enforcement = Advisory
+		case string(Mandatory):
+			r.Enforcement = Mandatory
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// PackConfig is the policy pack config file of a stack, for
+// `pulumi preview --policy-pack-config`: every rule with its level.
+func PackConfig(rs []Rule, overrides map[string]string) map[string]any {
+	out := map[string]any{}
+	for _, r := range rs {
+		level := string(r.Enforcement)
+		if o, ok := overrides[r.ID]; ok {
+			level = o
+		}
+		out[r.ID] = map[string]any{"enforcementLevel": level}
+	}
+	return out
 }
 
 // ResidencyLocation keeps every Azure resource in the stack's region.

@@ -119,3 +119,40 @@ func TestBaseType(t *testing.T) {
 	assert.Equal(t, "azure-native:storage:StorageAccount", BaseType("azure-native:storage:StorageAccount"))
 	assert.Equal(t, "kubernetes:apps/v1:Deployment", BaseType("kubernetes:apps/v1:Deployment"), "only Azure Native tokens carry API versions in the module")
 }
+
+func TestRegionIsolation(t *testing.T) {
+	own := azure("azure-native:storage:StorageAccount", "ok", map[string]any{"resourceGroupName": "rg-moodle-prod-eastus2"})
+	nodes := azure("azure-native:containerservice:ManagedCluster", "c", map[string]any{"nodeResourceGroup": "rg-moodle-prod-eastus2-nodes"})
+	foreign := azure("azure-native:network:RecordSet", "site-a", map[string]any{"resourceGroupName": "rg-moodle-prod-eu-northeurope"})
+	scope := azure("azure-native:authorization:RoleAssignment", "grant", map[string]any{
+		"scope": "/subscriptions/x/resourceGroups/rg-moodle-prod-eu-northeurope/providers/Microsoft.Storage/storageAccounts/stmdlbkp",
+	})
+	ref := Resource{URN: "urn:ref", Type: "pulumi:pulumi:StackReference", Name: "eu", Inputs: map[string]any{"name": "org/moodle-aks/prod-eu"}}
+	dns := azure("azure-native:network:RecordSet", "dns", map[string]any{"resourceGroupName": "rg-dns-global"})
+	s := &Stack{Region: "eastus2", Residency: "us", Environment: "prod", Resources: []Resource{own, nodes, foreign, scope, ref, dns}}
+	got := messages(RegionIsolation.Check(s))
+	require.Len(t, got, 3)
+	assert.Contains(t, got[0], `refers to "rg-moodle-prod-eu-northeurope", a resource group of region stack in northeurope`)
+	assert.Contains(t, got[1], "rg-moodle-prod-eu-northeurope")
+	assert.Contains(t, got[2], `reads the outputs of stack "org/moodle-aks/prod-eu"`)
+}
+
+func TestWithEnforcement(t *testing.T) {
+	rs, err := WithEnforcement(All(), map[string]string{"aks-zones": "advisory", "helm-pinned": "disabled"})
+	require.NoError(t, err)
+	assert.Len(t, rs, len(All())-1, "a disabled rule is dropped")
+	for _, r := range rs {
+		assert.NotEqual(t, "helm-pinned", r.ID)
+		if r.ID == "aks-zones" {
+			assert.Equal(t, Advisory, r.Enforcement)
+		}
+	}
+	_, err = WithEnforcement(All(), map[string]string{"no-such-rule": "advisory", "aks-zones": "soft"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "policyEnforcement.no-such-rule: no rule has this id")
+	assert.Contains(t, err.Error(), `policyEnforcement.aks-zones: level "soft"`)
+
+	cfg := PackConfig(All(), map[string]string{"aks-zones": "advisory"})
+	assert.Equal(t, map[string]any{"enforcementLevel": "advisory"}, cfg["aks-zones"])
+	assert.Equal(t, map[string]any{"enforcementLevel": "mandatory"}, cfg["residency-location"])
+}

@@ -169,7 +169,7 @@ func BenchmarkRenderRegionStacks(b *testing.B) {
 func TestRenderTimeGrowsLinearly(t *testing.T) {
 	perStack := func(n int) time.Duration {
 		files := syntheticStacks(t, n)
-		best := time.Duration(1<<62)
+		best := time.Duration(1 << 62)
 		for rep := 0; rep < 3; rep++ {
 			start := time.Now()
 			renderAll(t, files)

@@ -8,7 +8,6 @@ import (
 	"github.com/fieldcert/moodle-aks/components/certs"
 	"github.com/fieldcert/moodle-aks/components/mesh"
 	"github.com/fieldcert/moodle-aks/components/namespaces"
-	"github.com/fieldcert/moodle-aks/components/storage"
 	"github.com/fieldcert/moodle-aks/components/volumes"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -74,7 +73,8 @@ func egress(cfg *infra.Config, backupHost string) ([]mesh.Egress, []int, []int) 
 }
 
 // inCluster deploys the in-cluster platform through the cluster's provider.
-func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config, names infra.Names, subscription pulumi.StringInput, shares []storage.Share) error {
+func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
+	names, subscription, shares := r.names, r.subscription, r.shares
 	prod := cfg.Environment == infra.Prod
 	k8s := pulumi.Providers(r.Cluster.Provider)
 	eg, moodlePorts, integrationPorts := egress(cfg, names.StorageAccount("bkp")+".blob.core.windows.net")

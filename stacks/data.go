@@ -13,7 +13,8 @@ import (
 )
 
 // dataTier deploys MySQL, Redis and the backups into the data namespace.
-func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config, names infra.Names, subscription pulumi.StringInput) error {
+func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
+	names, subscription := r.names, r.subscription
 	k8s := pulumi.Providers(r.Cluster.Provider)
 	// The namespaces and the retaining storage classes come first.
 	deps := append(append([]pulumi.Resource{}, r.Namespaces.Ready...), r.Volumes.Classes...)

@@ -9,7 +9,6 @@ import (
 	"github.com/fieldcert/moodle-aks/components/aks"
 	"github.com/fieldcert/moodle-aks/components/backup"
 	"github.com/fieldcert/moodle-aks/components/certs"
-	"github.com/fieldcert/moodle-aks/components/dns"
 	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/integrations"
 	"github.com/fieldcert/moodle-aks/components/mesh"
@@ -53,6 +52,10 @@ func (s ctxSource) IsSecret(key string) bool      { return s.ctx.IsConfigSecret(
 
 // Region is everything one region stack creates.
 type Region struct {
+	names        infra.Names
+	subscription pulumi.StringInput
+	shares       []storage.Share
+
 	// ResourceGroup holds every Azure resource of the region.
 	ResourceGroup *resourcegroup.ResourceGroup
 	// Network is the VNet with the node and private endpoint subnets.
@@ -87,193 +90,32 @@ const (
 	AddonsShare     = "addons"
 )
 
-// NewRegion creates a region stack's resources from its config. Read it
-// top to bottom: group, network, cluster, storage, identities, DNS, then
-// inside the cluster: namespaces, mesh, certificates, volumes.
+// NewRegion creates a region stack's resources from its config: the whole
+// region, one step per line. Each step lives in its own file.
 func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
-	names := infra.NewNames(cfg)
-	tags := infra.Tags(cfg)
-	prod := cfg.Environment == infra.Prod
 	client, err := authorization.GetClientConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the Azure client config: %w", err)
 	}
-	subscription := pulumi.String(client.SubscriptionId)
-
-	rg, err := resourcegroup.New(ctx, "region", &resourcegroup.Args{
-		Name:     names.ResourceGroup(),
-		Location: cfg.Region,
-		Tags:     tags,
-		// Deleting the group deletes the data in it.
-		Protection: cfg.DataProtection,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the region's resource group: %w", err)
+	r := &Region{names: infra.NewNames(cfg), subscription: pulumi.String(client.SubscriptionId)}
+	steps := []func(*pulumi.Context, *infra.Config) error{
+		r.azurePlatform, // azure.go: group, network, AKS, storage, identities, DNS
+		r.inCluster,     // cluster.go: namespaces, Istio, certificates, volumes
+		r.dataTier,      // data.go: MySQL, Redis, backups and restore
+		r.monitoring,    // monitoring.go: Prometheus, Alertmanager, Grafana
+		r.applications,  // moodle.go: Moodle and the integrations
 	}
-
-	net, err := network.New(ctx, "network", &network.Args{
-		ResourceGroupName: rg.Name,
-		Location:          cfg.Region,
-		Name:              names.VNet(),
-		AddressSpace:      cfg.VnetCIDR,
-		NodeSubnet:        cfg.NodeSubnetCIDR,
-		EndpointSubnet:    cfg.EndpointSubnetCIDR,
-		Tags:              tags,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the network: %w", err)
-	}
-
-	var jobs *aks.Pool
-	if cfg.JobsPool.Enabled {
-		jobs = &aks.Pool{VMSize: cfg.JobsPool.VMSize, MinCount: cfg.JobsPool.MinCount, MaxCount: cfg.JobsPool.MaxCount}
-	}
-	// Istio from its charts gets the static ingress IP; the AKS add-on
-	// brings its own gateway and IP.
-	ingressIP, meshRevision := names.IngressIP(), ""
-	if layout := cfg.Mesh(); layout.Addon {
-		ingressIP, meshRevision = "", layout.Revision
-	}
-	tier := "Free"
-	if prod {
-		tier = "Standard" // uptime SLA
-	}
-	cluster, err := aks.New(ctx, "aks", &aks.Args{
-		ResourceGroupName:    rg.Name,
-		Location:             cfg.Region,
-		Name:                 names.Cluster(),
-		DNSPrefix:            names.DNSPrefix(),
-		NodeResourceGroup:    names.NodeResourceGroup(),
-		KubernetesVersion:    cfg.KubernetesVersion,
-		Zones:                cfg.Zones,
-		SystemPool:           aks.Pool(cfg.SystemPool),
-		UserPool:             aks.Pool(cfg.UserPool),
-		JobsPool:             jobs,
-		NodeSubnetID:         net.NodeSubnetID,
-		PodCIDR:              cfg.PodCIDR,
-		ServiceCIDR:          cfg.ServiceCIDR,
-		DNSServiceIP:         cfg.DNSServiceIP,
-		Tier:                 tier,
-		DisableLocalAccounts: prod,
-		AdminGroupObjectIDs:  cfg.AKSAdminGroupObjectIDs,
-		AuthorizedIPRanges:   cfg.APIServerAuthorizedIPRanges,
-		PrivateCluster:       cfg.PrivateCluster,
-		UpgradeChannel:       cfg.UpgradeChannel,
-		Maintenance:          cfg.MaintenanceWindow,
-		IngressIPName:        ingressIP,
-		ServiceMeshRevision:  meshRevision,
-		SubscriptionID:       subscription,
-		Tags:                 tags,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the AKS cluster: %w", err)
-	}
-
-	endpoint := &storage.Endpoint{SubnetID: net.EndpointSubnetID, VNetID: net.VNetID.ToStringOutput()}
-	shares := []storage.Share{{Name: MoodledataShare, QuotaGiB: cfg.MoodledataQuotaGiB}}
-	if cfg.PluginMode == "share" {
-		shares = append(shares, storage.Share{Name: AddonsShare, QuotaGiB: storage.MinShareGiB})
-	}
-	fileReplication := "LRS"
-	if len(cfg.Zones) > 0 {
-		fileReplication = "ZRS" // moodledata survives the loss of a zone
-	}
-	files, err := storage.NewFileStore(ctx, "files", &storage.FileStoreArgs{
-		ResourceGroupName: rg.Name,
-		AccountName:       names.StorageAccount("files"),
-		Location:          cfg.Region,
-		Replication:       fileReplication,
-		Shares:            shares,
-		PrivateEndpoint:   endpoint,
-		Protection:        cfg.DataProtection,
-		Tags:              tags,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the file store: %w", err)
-	}
-
-	backups, err := storage.NewBackupStore(ctx, "backups", &storage.BackupStoreArgs{
-		ResourceGroupName: rg.Name,
-		AccountName:       names.StorageAccount("bkp"),
-		Location:          cfg.Region,
-		Replication:       cfg.BackupReplication,
-		RetentionDays:     cfg.BackupRetentionDays,
-		Protection:        cfg.DataProtection,
-		Tags:              tags,
-		PrivateEndpoint:   endpoint,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the backup store: %w", err)
-	}
-
-	// Workload identities: each federated with one service account and
-	// granted one role on one resource.
-	grants := map[string][]identity.Grant{
-		infra.BackupWorkload.Name: {
-			{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"},
-			// Snapshots of the moodledata share go through ARM.
-			{Role: identity.RoleStorageAccountContributor, Scope: files.AccountID.ToStringOutput(), What: "files"},
-		},
-		infra.MigrationWorkload.Name: {{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"}},
-	}
-	workloads := []infra.Workload{infra.BackupWorkload, infra.MigrationWorkload}
-	if cfg.DNSZoneName != "" {
-		zoneID := pulumi.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/dnszones/%s",
-			subscription, cfg.DNSZoneResourceGroup, cfg.DNSZoneName)
-		grants[infra.CertManagerWorkload.Name] = []identity.Grant{{Role: identity.RoleDNSZoneContributor, Scope: zoneID, What: "dns-zone"}}
-		workloads = append(workloads, infra.CertManagerWorkload)
-	}
-	ids := map[string]*identity.WorkloadIdentity{}
-	for _, w := range workloads {
-		id, err := identity.New(ctx, w.Name+"-identity", &identity.Args{
-			ResourceGroupName: rg.Name,
-			Location:          cfg.Region,
-			Name:              names.Identity(w.Name),
-			Tags:              tags,
-			SubscriptionID:    subscription,
-			Issuer:            cluster.OIDCIssuerURL,
-			Namespace:         w.Namespace,
-			ServiceAccount:    w.ServiceAccount,
-			Grants:            grants[w.Name],
-		})
-		if err != nil {
-			return nil, fmt.Errorf("creating the %s identity: %w", w.Name, err)
-		}
-		ids[w.Name] = id
-	}
-
-	if cfg.DNSZoneName != "" {
-		if _, err := dns.New(ctx, "site", &dns.Args{
-			ZoneName:          cfg.DNSZoneName,
-			ZoneResourceGroup: cfg.DNSZoneResourceGroup,
-			Hostname:          cfg.Hostname,
-			TTLSeconds:        cfg.DNSTTLSeconds,
-			Target:            cluster.IngressIPID.ToStringOutput(),
-		}); err != nil {
-			return nil, fmt.Errorf("creating the site's DNS record: %w", err)
+	for _, step := range steps {
+		if err := step(ctx, cfg); err != nil {
+			return nil, err
 		}
 	}
-
-	region := &Region{ResourceGroup: rg, Network: net, Cluster: cluster, Files: files, BackupStore: backups, Identities: ids}
-	if err := region.inCluster(ctx, cfg, names, subscription, shares); err != nil {
-		return nil, err
-	}
-	if err := region.dataTier(ctx, cfg, names, subscription); err != nil {
-		return nil, err
-	}
-	if err := region.monitoring(ctx, cfg); err != nil {
-		return nil, err
-	}
-	if err := region.applications(ctx, cfg); err != nil {
-		return nil, err
-	}
-
 	ctx.Export("region", pulumi.String(cfg.Region))
 	ctx.Export("residency", pulumi.String(cfg.Residency))
-	ctx.Export("resourceGroupName", rg.Name)
-	ctx.Export("clusterName", cluster.Name)
-	ctx.Export("ingressIpAddress", cluster.IngressIPAddress)
-	ctx.Export("nfsServer", files.NFSServer)
-	ctx.Export("backupAccountName", backups.AccountName)
-	return region, nil
+	ctx.Export("resourceGroupName", r.ResourceGroup.Name)
+	ctx.Export("clusterName", r.Cluster.Name)
+	ctx.Export("ingressIpAddress", r.Cluster.IngressIPAddress)
+	ctx.Export("nfsServer", r.Files.NFSServer)
+	ctx.Export("backupAccountName", r.BackupStore.AccountName)
+	return r, nil
 }

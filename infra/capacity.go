@@ -112,6 +112,7 @@ func (v *validator) moodle(c *Config) {
 	}
 	v.capacity(c)
 	v.monitoring(c)
+	v.migration(c)
 }
 
 // monitoring checks the monitoring and alert routing settings.

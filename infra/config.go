@@ -148,6 +148,11 @@ type Config struct {
 
 	PolicyEnforcement map[string]string
 
+	Migration           Migration
+	MigrationDBPassword string
+	LoadTest            LoadTest
+	K6Image             string
+
 	PrometheusChartVersion  string
 	PrometheusRetentionDays int
 	PrometheusStorageGiB    int
@@ -221,6 +226,11 @@ func Load(project, stack string, src Source) (*Config, error) {
 	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
 	r.object("policyEnforcement", &c.PolicyEnforcement)
+	r.object("migration", &c.Migration)
+	r.object("loadTest", &c.LoadTest)
+	if r.str("migrationDbPassword", &c.MigrationDBPassword) && c.MigrationDBPassword != "" && !src.IsSecret("migrationDbPassword") {
+		r.fail("migrationDbPassword", "is set in plain text; set it with `pulumi config set --secret migrationDbPassword ...`")
+	}
 	r.int("prometheusRetentionDays", &c.PrometheusRetentionDays)
 	r.int("prometheusStorageGiB", &c.PrometheusStorageGiB)
 	if r.str("smtpPassword", &c.SMTPPassword) && c.SMTPPassword != "" && !src.IsSecret("smtpPassword") {
@@ -291,6 +301,8 @@ func (c *Config) applyDefaults() {
 	c.Integrations = map[string]Integration{}
 	c.LanguagePacks, c.IntegrationSecrets = []string{}, map[string]map[string]string{}
 	c.PolicyEnforcement = map[string]string{}
+	c.Migration = Migration{DBPort: 3306, DBName: "moodle"}
+	c.LoadTest = LoadTest{VirtualUsers: 200, RampUp: "2m", Duration: "10m", Paths: []string{"/", "/login/index.php"}, P95Ms: 1500, MaxErrorPercent: 1}
 	c.DNSTTLSeconds = 3600
 	c.ACMEEnvironment = "staging"
 	if c.Environment == Prod {
@@ -345,6 +357,7 @@ func (c *Config) stringFields() map[string]*string {
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
 		"redisSessionPersistence": &c.RedisSessionPersistence, "backupSchedule": &c.BackupSchedule,
 		"filesSnapshotSchedule": &c.FilesSnapshotSchedule, "restoreBackup": &c.RestoreBackup,
+		"k6Image":  &c.K6Image,
 		"smtpHost": &c.SMTPHost, "smtpFrom": &c.SMTPFrom, "smtpUsername": &c.SMTPUsername,
 		"prometheusChartVersion": &c.PrometheusChartVersion, "apacheExporterImage": &c.ApacheExporterImage,
 		"defaultLanguage": &c.DefaultLanguage, "siteName": &c.SiteName, "adminEmail": &c.AdminEmail,

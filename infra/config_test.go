@@ -194,6 +194,12 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"prometheus chart", "dev", map[string]string{"prometheusChartVersion": "67"}, "prometheusChartVersion", "exact chart version"},
 		{"enforcement level", "dev", map[string]string{"policyEnforcement": `{"aks-zones": "optional"}`}, "policyEnforcement.aks-zones", "allowed: mandatory, advisory, disabled"},
 		{"residency stays mandatory", "prod", map[string]string{"policyEnforcement": `{"residency-replication": "advisory"}`}, "policyEnforcement.residency-replication", "stay mandatory in prod"},
+		{"migration server", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "", "filesPath": "/export/moodledata"}`}, "migration.filesServer", "NFS server"},
+		{"migration path", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "10.0.0.5", "filesPath": "export"}`}, "migration.filesPath", "absolute NFS export path"},
+		{"migration db password", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "old-nfs.corp", "filesPath": "/export", "importDatabase": true, "dbHost": "old-db.corp", "dbUser": "moodle"}`}, "migrationDbPassword", "required to import the database"},
+		{"migration unknown field", "dev", map[string]string{"migration": `{"runs": 1}`}, "migration", `unknown field "runs"`},
+		{"load test duration", "dev", map[string]string{"loadTest": `{"run": 1, "duration": "ten minutes"}`}, "loadTest.duration", "not a duration"},
+		{"load test path", "dev", map[string]string{"loadTest": `{"run": 1, "paths": ["login"]}`}, "loadTest.paths[0]", "not a path"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {

@@ -63,6 +63,11 @@ func egress(cfg *infra.Config, backupHost string) ([]mesh.Egress, []int, []int) 
 			out = append(out, mesh.Egress{Namespace: w.Namespace, Endpoint: infra.Endpoint{Host: h, Port: 443}})
 		}
 	}
+	// The old database, while a migration imports it.
+	if m := cfg.Migration; m.Enabled() && m.ImportDatabase {
+		out = append(out, mesh.Egress{Namespace: infra.MigrationWorkload.Namespace, Endpoint: infra.Endpoint{Host: m.DBHost, Port: m.DBPort}})
+		moodlePorts = append(moodlePorts, m.DBPort)
+	}
 	// Share snapshots are an ARM call.
 	out = append(out, mesh.Egress{Namespace: infra.BackupWorkload.Namespace, Endpoint: infra.Endpoint{Host: "management.azure.com", Port: 443}})
 	// One ServiceEntry per namespace and endpoint.

@@ -12,6 +12,7 @@ import (
 	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/integrations"
 	"github.com/fieldcert/moodle-aks/components/mesh"
+	"github.com/fieldcert/moodle-aks/components/migration"
 	"github.com/fieldcert/moodle-aks/components/monitoring"
 	"github.com/fieldcert/moodle-aks/components/moodle"
 	"github.com/fieldcert/moodle-aks/components/mysql"
@@ -82,6 +83,8 @@ type Region struct {
 	Integrations *integrations.Integrations
 	// Monitoring is Prometheus, Alertmanager and Grafana.
 	Monitoring *monitoring.Monitoring
+	// Migration holds the migration and load-test Jobs (none when off).
+	Migration *migration.Migration
 }
 
 // Share names on the file store.
@@ -104,6 +107,7 @@ func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
 		r.dataTier,      // data.go: MySQL, Redis, backups and restore
 		r.monitoring,    // monitoring.go: Prometheus, Alertmanager, Grafana
 		r.applications,  // moodle.go: Moodle and the integrations
+		r.migration,     // migration.go: copy of an old site, load test
 	}
 	for _, step := range steps {
 		if err := step(ctx, cfg); err != nil {

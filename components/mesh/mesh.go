@@ -8,6 +8,7 @@ package mesh
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
 	"strconv"
@@ -411,17 +412,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		if strings.HasPrefix(h, "*.") {
 			objName = "wildcard-" + objName
 		}
+		spec := map[string]any{
+			"hosts":      []any{h},
+			"location":   "MESH_EXTERNAL",
+			"resolution": resolution,
+			"exportTo":   []any{"."},
+			"ports": []any{map[string]any{
+				"number": e.Endpoint.Port, "name": strings.ToLower(protocol(e.Endpoint.Port)) + "-" + strconv.Itoa(e.Endpoint.Port),
+				"protocol": protocol(e.Endpoint.Port),
+			}},
+		}
+		if net.ParseIP(h) != nil {
+			// An address (the old database during a migration): a
+			// ServiceEntry's hosts are names, so name it and match the address.
+			objName = "address-" + objName
+			spec["hosts"] = []any{objName + ".external"}
+			spec["addresses"] = []any{h}
+			spec["resolution"] = "STATIC"
+			spec["endpoints"] = []any{map[string]any{"address": h}}
+		}
 		if err := customResource(ctx, name+"-egress-"+e.Namespace+"-"+objName, networkingAPI, "ServiceEntry", e.Namespace, objName,
-			map[string]any{
-				"hosts":      []any{h},
-				"location":   "MESH_EXTERNAL",
-				"resolution": resolution,
-				"exportTo":   []any{"."},
-				"ports": []any{map[string]any{
-					"number": e.Endpoint.Port, "name": strings.ToLower(protocol(e.Endpoint.Port)) + "-" + strconv.Itoa(e.Endpoint.Port),
-					"protocol": protocol(e.Endpoint.Port),
-				}},
-			}, objs...); err != nil {
+			spec, objs...); err != nil {
 			return nil, err
 		}
 	}

@@ -215,6 +215,18 @@ func TestEgressServiceEntries(t *testing.T) {
 	assert.Equal(t, "TLS", crm.Input("spec.ports").([]any)[0].(map[string]any)["protocol"])
 }
 
+func TestEgressToAnAddress(t *testing.T) {
+	a := args()
+	a.Egress = append(a.Egress, Egress{Namespace: infra.NamespaceMoodle, Endpoint: infra.Endpoint{Host: "10.8.0.4", Port: 3306}})
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	db := object(t, rec, "ServiceEntry", "mesh-egress-moodle-address-10-8-0-4-3306")
+	assert.Equal(t, []any{"10.8.0.4"}, db.Input("spec.addresses"), "the address is matched, not resolved")
+	assert.Equal(t, "STATIC", db.Input("spec.resolution"))
+	assert.Equal(t, "10.8.0.4", db.Input("spec.endpoints").([]any)[0].(map[string]any)["address"])
+	assert.NotContains(t, db.Input("spec.hosts"), "10.8.0.4", "hosts are names")
+}
+
 func TestMeshRejectsBadArgs(t *testing.T) {
 	a := args()
 	a.Version = "1.28"

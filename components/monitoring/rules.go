@@ -44,6 +44,8 @@ func Alerts(userPoolMax int) []Alert {
 			"A backup or restore Job failed.", "kubectl -n data logs job/<job_name> --all-containers; see docs/restore.md."},
 		{"IntegrationJobFailed", `max by (namespace, job_name) (kube_job_status_failed{namespace="integrations"} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="integration"})`, "1m", "warning", "jobs",
 			"An integration Job failed.", "kubectl -n integrations logs job/<job_name>; check its endpoint and token."},
+		{"MigrationJobFailed", `max by (namespace, job_name) (kube_job_status_failed{namespace=~"moodle|integrations"} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="migration"})`, "1m", "critical", "jobs",
+			"A migration copy or the pre-cut-over load test failed.", "kubectl -n <namespace> logs job/<job_name>; do not switch DNS; see docs/migration.md."},
 		{"ScheduledJobMissed", `(time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{namespace=~"data|integrations"})) > 3600`, "5m", "warning", "jobs",
 			"A backup or integration CronJob has not started within an hour of its schedule.", "kubectl -n <namespace> describe cronjob/<cronjob>: suspended, or the jobs pool cannot scale?"},
 		// Data.

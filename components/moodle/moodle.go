@@ -84,6 +84,38 @@ type Moodle struct {
 
 	// UpgradeJob is the name of the Job that upgrades to this image.
 	UpgradeJob string
+
+	args Args
+}
+
+// UpgradePod is the upgrade Job's pod (moodle-admin upgrade, as the admin
+// service account, with this site's settings), for a Job outside this
+// component that must upgrade the database again: the migration's, after
+// it imports an older site's database.
+func (m *Moodle) UpgradePod() *corev1.PodSpecArgs { return m.args.upgradePod() }
+
+// upgradePod runs moodle-admin upgrade: install an empty database or
+// upgrade it to this image, then set the language and maintenance mode.
+func (a *Args) upgradePod() *corev1.PodSpecArgs {
+	maintenance := "0"
+	if a.Maintenance {
+		maintenance = "1"
+	}
+	var initC corev1.ContainerArray
+	if a.PluginMode == "share" {
+		initC = corev1.ContainerArray{a.container("sync-code", []string{"moodle-admin", "sync-code"})}
+	}
+	s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{
+		a.container("upgrade", []string{"moodle-admin", "upgrade"},
+			fromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
+			value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
+			value("MOODLE_SITE_NAME", a.SiteName),
+			value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
+			value("MOODLE_MAINTENANCE", maintenance),
+			value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " "))),
+	}, initC)
+	s.RestartPolicy = pulumi.String("Never")
+	return s
 }
 
 func (a *Args) validate() error {
@@ -244,7 +276,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("moodle %q: %w", name, err)
 	}
 	ns := infra.NamespaceMoodle
-	c := &Moodle{UpgradeJob: UpgradeJobName(a.Image, a.PluginMode, a.DefaultLanguage, a.LanguagePacks...)}
+	c := &Moodle{UpgradeJob: UpgradeJobName(a.Image, a.PluginMode, a.DefaultLanguage, a.LanguagePacks...), args: a}
 	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
 		return nil, fmt.Errorf("registering moodle component %q: %w", name, err)
 	}
@@ -284,14 +316,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	after := append(append([]pulumi.ResourceOption{}, in...), pulumi.DependsOn(ready))
 
 	// The upgrade (or first install) of this code, in maintenance mode.
-	maintenance := "0"
-	if a.Maintenance {
-		maintenance = "1"
-	}
-	var initC corev1.ContainerArray
-	if a.PluginMode == "share" {
-		initC = corev1.ContainerArray{a.container("sync-code", []string{"moodle-admin", "sync-code"})}
-	}
 	adminLabels := pulumi.StringMap{infra.AppLabel: pulumi.String("moodle-admin"), infra.AlertLabel: pulumi.String("upgrade"), infra.SeverityLabel: pulumi.String("critical")}
 	upgrade, err := batchv1.NewJob(ctx, name+"-upgrade", &batchv1.JobArgs{
 		Metadata: meta(c.UpgradeJob, adminLabels),
@@ -300,19 +324,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			ActiveDeadlineSeconds: pulumi.Int(3 * 3600),
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: adminLabels},
-				Spec: func() *corev1.PodSpecArgs {
-					s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{
-						a.container("upgrade", []string{"moodle-admin", "upgrade"},
-							fromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
-							value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
-							value("MOODLE_SITE_NAME", a.SiteName),
-							value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
-							value("MOODLE_MAINTENANCE", maintenance),
-							value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " "))),
-					}, initC)
-					s.RestartPolicy = pulumi.String("Never")
-					return s
-				}(),
+				Spec:     a.upgradePod(),
 			},
 		},
 		// The provider waits for the Job to complete; an upgrade can be long.

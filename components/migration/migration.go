@@ -1,0 +1,509 @@
+// Package migration copies an existing Moodle into a region stack and
+// load-tests the result before the DNS cut-over (docs/migration.md):
+//
+//   - migrate-files-<run>: rsync of the old moodledata (an NFS export,
+//     mounted read-only through a static PersistentVolume) onto the
+//     stack's moodledata share, then a file-count and size comparison of
+//     the content store (filedir);
+//   - migrate-db-<run> (importDatabase): mysqldump of the old database
+//     piped into the stack's MySQL, then a per-table row-count comparison;
+//     pulumi up waits for it, then for migrate-upgrade-<run>, the site's
+//     upgrade Job run again on the imported database;
+//   - loadtest-<run>: a k6 run against the new site through the public
+//     ingress address (the old DNS still points at the old site), failing
+//     when the p95 latency or error-rate thresholds are broken.
+//
+// Each run number makes new Jobs; an unchanged run number leaves finished
+// Jobs alone. The Jobs print PASS or FAIL and a failure exits non-zero,
+// which raises the job-failure alert.
+package migration
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// TypeToken is the component's type; with the child names it forms URNs.
+const TypeToken = "moodle:migration:Migration"
+
+// Object names in the moodle namespace.
+const (
+	// SourceClaim mounts the old moodledata read-only.
+	SourceClaim = "migration-source"
+	// SecretName holds the old database's password.
+	SecretName = "migration-source"
+	// ScriptsName is the ConfigMap with the Jobs' scripts.
+	ScriptsName = "migration-scripts"
+	// StepLabel names the step of a migration Job ("files", "db", "loadtest").
+	StepLabel = "moodle.fieldcert/migration"
+)
+
+// Users the Jobs run as: www-data (Moodle's files), mysql, k6.
+const (
+	wwwDataUID = 33
+	mysqlUID   = 999
+	k6UID      = 12345
+)
+
+// Excluded are moodledata's per-site caches and transient state, which the
+// new site rebuilds: copying them would carry stale caches across.
+var Excluded = []string{"cache", "localcache", "sessions", "temp", "trashdir", "lock", "muc"}
+
+// Args configures the migration.
+type Args struct {
+	// Migration and LoadTest are the stack's config (validated by infra).
+	Migration infra.Migration
+	LoadTest  infra.LoadTest
+	// DBPassword is the old database's password (secret; with ImportDatabase).
+	DBPassword string
+	// MoodleImage, MySQLImage and K6Image are pinned images.
+	MoodleImage, MySQLImage, K6Image string
+	// ClientID is the migration workload identity's client ID, for reading
+	// dumps staged in the backup container (optional).
+	ClientID pulumi.StringInput
+	// UpgradePod upgrades the imported database (Moodle.UpgradePod; with
+	// ImportDatabase).
+	UpgradePod *corev1.PodSpecArgs
+	// DataClaim is moodledata's claim in the moodle namespace.
+	DataClaim string
+	// Hostname is the site; IngressIP the ingress gateway's public address.
+	Hostname  string
+	IngressIP pulumi.StringInput
+	// InsecureTLS lets the load test accept a staging certificate.
+	InsecureTLS bool
+	// OnJobsPool runs the copy Jobs on the jobs pool.
+	OnJobsPool bool
+	// DependsOn are created first: namespaces, volumes, MySQL, Moodle.
+	DependsOn []pulumi.Resource
+}
+
+func (a *Args) validate() error {
+	var errs []error
+	m := a.Migration
+	if m.Enabled() {
+		if m.FilesServer == "" || m.FilesPath == "" {
+			errs = append(errs, errors.New("filesServer and filesPath are required"))
+		}
+		if a.MoodleImage == "" || a.DataClaim == "" {
+			errs = append(errs, errors.New("moodleImage and dataClaim are required"))
+		}
+		if m.ImportDatabase && (m.DBHost == "" || m.DBName == "" || m.DBUser == "" || a.DBPassword == "" || a.MySQLImage == "" || a.UpgradePod == nil) {
+			errs = append(errs, errors.New("importDatabase needs dbHost, dbName, dbUser, the password, mysqlImage and upgradePod"))
+		}
+	}
+	if a.LoadTest.Run > 0 && (a.K6Image == "" || a.Hostname == "" || a.IngressIP == nil || len(a.LoadTest.Paths) == 0) {
+		errs = append(errs, errors.New("the load test needs k6Image, hostname, ingressIP and paths"))
+	}
+	if len(a.DependsOn) == 0 {
+		errs = append(errs, errors.New("dependsOn is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Migration is the deployed migration and load test.
+type Migration struct {
+	pulumi.ResourceState
+
+	// FilesJob, DBJob, UpgradeJob and LoadTestJob are the Jobs' names, or "".
+	FilesJob, DBJob, UpgradeJob, LoadTestJob string
+}
+
+// FilesScript copies moodledata and compares the content store. Deltas
+// run while the old site is live may differ; STRICT=1 (the cut-over run,
+// with both sites in maintenance) fails on any difference.
+const FilesScript = `#!/bin/bash
+set -euo pipefail
+src=/source dst=` + DataMount + `
+if [ ! -d "$src/filedir" ]; then
+  echo "FAIL: $src has no filedir: is migration.filesPath the old moodledata?" >&2
+  exit 1
+fi
+echo "copying $src to $dst"
+rsync -rlt --delete --partial --stats $EXCLUDES "$src/" "$dst/"
+count() { find "$1/filedir" -type f | wc -l; }
+bytes() { du -sb "$1/filedir" | cut -f1; }
+sc=$(count "$src") dc=$(count "$dst") sb=$(bytes "$src") db=$(bytes "$dst")
+echo "filedir: source $sc files, $sb bytes; target $dc files, $db bytes"
+if [ "$sc" = "$dc" ] && [ "$sb" = "$db" ]; then
+  echo "PASS: moodledata matches"
+elif [ "${STRICT:-0}" = "1" ]; then
+  echo "FAIL: moodledata differs after the final copy" >&2
+  exit 1
+else
+  echo "DIFFERS: expected while the old site is live; the cut-over run (importDatabase: true) must PASS"
+fi
+`
+
+// DBScript imports the old database and compares every table's rows.
+const DBScript = `#!/bin/bash
+set -euo pipefail
+src() { MYSQL_PWD="$SOURCE_PASSWORD" mysql -h "$SOURCE_HOST" -P "$SOURCE_PORT" -u "$SOURCE_USER" --batch --skip-column-names "$@"; }
+dst() { MYSQL_PWD="$MOODLE_DB_PASSWORD" mysql -h "$MOODLE_DB_HOST" -P "$MOODLE_DB_PORT" -u "$MOODLE_DB_USER" --batch --skip-column-names "$@"; }
+echo "importing $SOURCE_DB from $SOURCE_HOST into $MOODLE_DB_NAME"
+MYSQL_PWD="$SOURCE_PASSWORD" mysqldump -h "$SOURCE_HOST" -P "$SOURCE_PORT" -u "$SOURCE_USER" \
+  --single-transaction --quick --routines --triggers --add-drop-table --set-gtid-purged=OFF \
+  --no-tablespaces --column-statistics=0 --default-character-set=utf8mb4 "$SOURCE_DB" \
+  | dst "$MOODLE_DB_NAME"
+fail=0 n=0
+for t in $(src -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$SOURCE_DB' AND table_type='BASE TABLE' ORDER BY table_name"); do
+  a=$(src "$SOURCE_DB" -e "SELECT COUNT(*) FROM \` + "`" + `$t\` + "`" + `")
+  b=$(dst "$MOODLE_DB_NAME" -e "SELECT COUNT(*) FROM \` + "`" + `$t\` + "`" + `" 2>/dev/null || echo missing)
+  n=$((n+1))
+  if [ "$a" != "$b" ]; then echo "MISMATCH $t: source $a rows, target $b" >&2; fail=1; fi
+done
+if [ "$n" = 0 ] || [ "$fail" = 1 ]; then
+  echo "FAIL: the imported database differs from the source ($n tables compared)" >&2
+  exit 1
+fi
+echo "PASS: $n tables, row counts match"
+`
+
+// LoadTestScript is the k6 script: users ramp up, hold and ramp down
+// while fetching each path; thresholds decide the exit code (99 on
+// failure).
+const LoadTestScript = `import http from 'k6/http';
+import { check, sleep } from 'k6';
+
+const paths = JSON.parse(__ENV.PATHS);
+export const options = {
+  // The site's name still resolves to the old site: go to the new ingress.
+  hosts: { [__ENV.TARGET_HOST]: __ENV.TARGET_IP },
+  insecureSkipTLSVerify: __ENV.INSECURE_TLS === 'true',
+  stages: [
+    { duration: __ENV.RAMP_UP, target: Number(__ENV.VUS) },
+    { duration: __ENV.DURATION, target: Number(__ENV.VUS) },
+    { duration: '1m', target: 0 },
+  ],
+  thresholds: {
+    http_req_duration: ['p(95)<' + __ENV.P95_MS],
+    http_req_failed: ['rate<' + Number(__ENV.MAX_ERROR_PERCENT) / 100],
+    checks: ['rate>0.99'],
+  },
+};
+
+export default function () {
+  for (const p of paths) {
+    const res = http.get('https://' + __ENV.TARGET_HOST + p, { tags: { name: p } });
+    check(res, { 'status 200': (r) => r.status === 200 });
+    sleep(1);
+  }
+}
+`
+
+// DataMount is where the copy Job mounts the stack's moodledata.
+const DataMount = "/moodledata"
+
+func restricted() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		RunAsNonRoot:             pulumi.Bool(true),
+		ReadOnlyRootFilesystem:   pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+func env(name, value string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
+}
+
+func fromSecret(name, secret, key string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{
+		SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(secret), Key: pulumi.String(key)},
+	}}
+}
+
+// New registers the migration Jobs the config asks for (none when both
+// migration.run and loadTest.run are 0).
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Migration, error) {
+	if args == nil {
+		return nil, fmt.Errorf("migration %q: args are required", name)
+	}
+	a := *args
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("migration %q: %w", name, err)
+	}
+	c := &Migration{}
+	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
+		return nil, fmt.Errorf("registering migration component %q: %w", name, err)
+	}
+	in := []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}
+	if a.Migration.Enabled() {
+		if err := a.copyJobs(ctx, name, c, in); err != nil {
+			return nil, err
+		}
+	}
+	if a.LoadTest.Run > 0 {
+		if err := a.loadTest(ctx, name, c, in); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"filesJob": pulumi.String(c.FilesJob), "dbJob": pulumi.String(c.DBJob), "upgradeJob": pulumi.String(c.UpgradeJob), "loadTestJob": pulumi.String(c.LoadTestJob),
+	}); err != nil {
+		return nil, fmt.Errorf("registering outputs of migration %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// job registers a migration Job. Each run number names a new Job; the spec
+// is immutable, so a changed spec replaces it under the same name. With
+// await false the provider does not wait for it (a first copy of a large
+// moodledata takes hours); otherwise pulumi up waits up to the deadline and
+// fails with the Job.
+func job(ctx *pulumi.Context, name, objName, ns, step string, pod *corev1.PodSpecArgs, deadline int, await bool, in []pulumi.ResourceOption) (*batchv1.Job, error) {
+	labels := pulumi.StringMap{
+		StepLabel: pulumi.String(step), infra.AppLabel: pulumi.String("migration"),
+		infra.AlertLabel: pulumi.String("migration"), infra.SeverityLabel: pulumi.String("critical"),
+	}
+	podLabels := pulumi.StringMap{}
+	for k, v := range labels {
+		podLabels[k] = v
+	}
+	if step == "loadtest" {
+		// A load test is a client from outside: through the public
+		// ingress like a user, not through the mesh.
+		podLabels["sidecar.istio.io/inject"] = pulumi.String("false")
+	}
+	pod.RestartPolicy = pulumi.String("Never")
+	var annotations pulumi.StringMap
+	opts := append(slices.Clone(in), pulumi.DeleteBeforeReplace(true))
+	if await {
+		t := strconv.Itoa(deadline/3600) + "h"
+		opts = append(opts, pulumi.Timeouts(&pulumi.CustomTimeouts{Create: t, Update: t}))
+	} else {
+		annotations = pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")}
+	}
+	j, err := batchv1.NewJob(ctx, name+"-"+step, &batchv1.JobArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(objName), Namespace: pulumi.String(ns), Labels: labels, Annotations: annotations,
+		},
+		Spec: &batchv1.JobSpecArgs{
+			BackoffLimit:          pulumi.Int(0), // a failed copy needs a person
+			ActiveDeadlineSeconds: pulumi.Int(deadline),
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: podLabels},
+				Spec:     pod,
+			},
+		},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the %s Job: %w", objName, err)
+	}
+	return j, nil
+}
+
+func (a *Args) jobsPool(pod *corev1.PodSpecArgs) {
+	if !a.OnJobsPool {
+		return
+	}
+	pod.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
+	pod.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
+		Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
+	}}
+}
+
+func podSecurity(uid int) *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{
+		RunAsUser: pulumi.Int(uid), RunAsGroup: pulumi.Int(uid), FsGroup: pulumi.Int(uid), RunAsNonRoot: pulumi.Bool(true),
+		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pulumi.ResourceOption) error {
+	m := a.Migration
+	ns := infra.NamespaceMoodle
+	run := strconv.Itoa(m.Run)
+	meta := func(n string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{infra.AppLabel: pulumi.String("migration")}}
+	}
+	// The old moodledata, read-only. Restricted pods may not mount NFS
+	// inline, so a static volume (Retain: deleting it never touches the
+	// old files) bound to one claim by name.
+	pvName := "migration-source"
+	pv, err := corev1.NewPersistentVolume(ctx, name+"-source-pv", &corev1.PersistentVolumeArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(pvName), Labels: pulumi.StringMap{infra.AppLabel: pulumi.String("migration")}},
+		Spec: &corev1.PersistentVolumeSpecArgs{
+			Capacity:                      pulumi.StringMap{"storage": pulumi.String("1Ti")},
+			AccessModes:                   pulumi.StringArray{pulumi.String("ReadOnlyMany")},
+			PersistentVolumeReclaimPolicy: pulumi.String("Retain"),
+			StorageClassName:              pulumi.String(""),
+			MountOptions:                  pulumi.StringArray{pulumi.String("nfsvers=4.1"), pulumi.String("ro"), pulumi.String("hard")},
+			Nfs:                           &corev1.NFSVolumeSourceArgs{Server: pulumi.String(m.FilesServer), Path: pulumi.String(m.FilesPath), ReadOnly: pulumi.Bool(true)},
+			ClaimRef:                      &corev1.ObjectReferenceArgs{Namespace: pulumi.String(ns), Name: pulumi.String(SourceClaim)},
+		},
+	}, in...)
+	if err != nil {
+		return fmt.Errorf("creating the migration source volume: %w", err)
+	}
+	if _, err := corev1.NewPersistentVolumeClaim(ctx, name+"-source-pvc", &corev1.PersistentVolumeClaimArgs{
+		Metadata: meta(SourceClaim),
+		Spec: &corev1.PersistentVolumeClaimSpecArgs{
+			AccessModes:      pulumi.StringArray{pulumi.String("ReadOnlyMany")},
+			StorageClassName: pulumi.String(""),
+			VolumeName:       pulumi.String(pvName),
+			Resources:        &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String("1Ti")}},
+		},
+	}, append(in, pulumi.DependsOn([]pulumi.Resource{pv}))...); err != nil {
+		return fmt.Errorf("creating the migration source claim: %w", err)
+	}
+	sa := meta(infra.MigrationWorkload.ServiceAccount)
+	if a.ClientID != nil {
+		sa.Annotations = pulumi.StringMap{"azure.workload.identity/client-id": a.ClientID}
+	}
+	if _, err := corev1.NewServiceAccount(ctx, name+"-sa", &corev1.ServiceAccountArgs{
+		Metadata:                     sa,
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, in...); err != nil {
+		return fmt.Errorf("creating the migration service account: %w", err)
+	}
+	if _, err := corev1.NewConfigMap(ctx, name+"-scripts", &corev1.ConfigMapArgs{
+		Metadata: meta(ScriptsName),
+		Data:     pulumi.StringMap{"files.sh": pulumi.String(FilesScript), "db.sh": pulumi.String(DBScript)},
+	}, in...); err != nil {
+		return fmt.Errorf("creating the migration scripts: %w", err)
+	}
+	excludes := ""
+	for _, d := range Excluded {
+		excludes += " --exclude=/" + d + "/"
+	}
+	strict := "0"
+	if m.ImportDatabase {
+		strict = "1"
+	}
+	scripts := corev1.VolumeArgs{Name: pulumi.String("scripts"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String(ScriptsName), DefaultMode: pulumi.Int(0o555)}}
+	tmp := corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}
+	mount := func(n, path string, ro bool) corev1.VolumeMountArgs {
+		return corev1.VolumeMountArgs{Name: pulumi.String(n), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(ro)}
+	}
+	files := &corev1.PodSpecArgs{
+		ServiceAccountName: pulumi.String(infra.MigrationWorkload.ServiceAccount),
+		SecurityContext:    podSecurity(wwwDataUID),
+		Containers: corev1.ContainerArray{corev1.ContainerArgs{
+			Name: pulumi.String("files"), Image: pulumi.String(a.MoodleImage),
+			Command: pulumi.ToStringArray([]string{"/scripts/files.sh"}),
+			Env:     corev1.EnvVarArray{env("EXCLUDES", excludes[1:]), env("STRICT", strict)},
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
+				Limits:   pulumi.StringMap{"memory": pulumi.String("2Gi")},
+			},
+			SecurityContext: restricted(),
+			VolumeMounts: corev1.VolumeMountArray{
+				mount("source", "/source", true), mount("moodledata", DataMount, false),
+				mount("scripts", "/scripts", true), mount("tmp", "/tmp", false),
+			},
+		}},
+		Volumes: corev1.VolumeArray{
+			corev1.VolumeArgs{Name: pulumi.String("source"), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: pulumi.String(SourceClaim), ReadOnly: pulumi.Bool(true)}},
+			corev1.VolumeArgs{Name: pulumi.String("moodledata"), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: pulumi.String(a.DataClaim)}},
+			scripts, tmp,
+		},
+	}
+	a.jobsPool(files)
+	c.FilesJob = "migrate-files-" + run
+	if _, err := job(ctx, name, c.FilesJob, ns, "files", files, 24*3600, false, in); err != nil {
+		return err
+	}
+	if !m.ImportDatabase {
+		return nil
+	}
+	if _, err := corev1.NewSecret(ctx, name+"-secret", &corev1.SecretArgs{
+		Metadata:   meta(SecretName),
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{"password": pulumi.ToSecret(pulumi.String(a.DBPassword)).(pulumi.StringOutput)},
+	}, append(in, pulumi.AdditionalSecretOutputs([]string{"stringData", "data"}))...); err != nil {
+		return fmt.Errorf("creating the migration source secret: %w", err)
+	}
+	db := &corev1.PodSpecArgs{
+		ServiceAccountName: pulumi.String(infra.MigrationWorkload.ServiceAccount),
+		SecurityContext:    podSecurity(mysqlUID),
+		Containers: corev1.ContainerArray{corev1.ContainerArgs{
+			Name: pulumi.String("db"), Image: pulumi.String(a.MySQLImage),
+			Command: pulumi.ToStringArray([]string{"/scripts/db.sh"}),
+			Env: corev1.EnvVarArray{
+				env("SOURCE_HOST", m.DBHost), env("SOURCE_PORT", strconv.Itoa(m.DBPort)),
+				env("SOURCE_DB", m.DBName), env("SOURCE_USER", m.DBUser),
+				fromSecret("SOURCE_PASSWORD", SecretName, "password"),
+				fromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
+				fromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
+				fromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
+				fromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
+				fromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
+			},
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
+				Limits:   pulumi.StringMap{"memory": pulumi.String("2Gi")},
+			},
+			SecurityContext: restricted(),
+			VolumeMounts:    corev1.VolumeMountArray{mount("scripts", "/scripts", true), mount("tmp", "/tmp", false)},
+		}},
+		Volumes: corev1.VolumeArray{scripts, tmp},
+	}
+	a.jobsPool(db)
+	c.DBJob = "migrate-db-" + run
+	imported, err := job(ctx, name, c.DBJob, ns, "db", db, 6*3600, true, in)
+	if err != nil {
+		return err
+	}
+	// The imported database is the old site's version: upgrade it to this
+	// image's code, as the site's own upgrade Job does.
+	c.UpgradeJob = "migrate-upgrade-" + run
+	_, err = job(ctx, name, c.UpgradeJob, ns, "upgrade", a.UpgradePod, 3*3600, true, append(in, pulumi.DependsOn([]pulumi.Resource{imported})))
+	return err
+}
+
+func (a *Args) loadTest(ctx *pulumi.Context, name string, c *Migration, in []pulumi.ResourceOption) error {
+	l := a.LoadTest
+	ns := infra.NamespaceIntegrations
+	if _, err := corev1.NewConfigMap(ctx, name+"-loadtest-script", &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("loadtest-script"), Namespace: pulumi.String(ns)},
+		Data:     pulumi.StringMap{"loadtest.js": pulumi.String(LoadTestScript)},
+	}, in...); err != nil {
+		return fmt.Errorf("creating the load test script: %w", err)
+	}
+	paths, err := json.Marshal(l.Paths)
+	if err != nil {
+		return fmt.Errorf("encoding loadTest.paths: %w", err)
+	}
+	pod := &corev1.PodSpecArgs{
+		SecurityContext: podSecurity(k6UID),
+		Containers: corev1.ContainerArray{corev1.ContainerArgs{
+			Name: pulumi.String("k6"), Image: pulumi.String(a.K6Image),
+			Args: pulumi.ToStringArray([]string{"run", "--no-usage-report", "/scripts/loadtest.js"}),
+			Env: corev1.EnvVarArray{
+				env("TARGET_HOST", a.Hostname),
+				corev1.EnvVarArgs{Name: pulumi.String("TARGET_IP"), Value: a.IngressIP},
+				env("INSECURE_TLS", strconv.FormatBool(a.InsecureTLS)),
+				env("VUS", strconv.Itoa(l.VirtualUsers)), env("RAMP_UP", l.RampUp), env("DURATION", l.Duration),
+				env("PATHS", string(paths)), env("P95_MS", strconv.Itoa(l.P95Ms)),
+				env("MAX_ERROR_PERCENT", strconv.Itoa(l.MaxErrorPercent)), env("HOME", "/tmp"),
+			},
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("1Gi")},
+				Limits:   pulumi.StringMap{"memory": pulumi.String("4Gi")},
+			},
+			SecurityContext: restricted(),
+			VolumeMounts: corev1.VolumeMountArray{
+				corev1.VolumeMountArgs{Name: pulumi.String("script"), MountPath: pulumi.String("/scripts"), ReadOnly: pulumi.Bool(true)},
+				corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+			},
+		}},
+		Volumes: corev1.VolumeArray{
+			corev1.VolumeArgs{Name: pulumi.String("script"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String("loadtest-script")}},
+			corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+		},
+	}
+	a.jobsPool(pod) // the load generator should not compete with Moodle for its nodes
+	c.LoadTestJob = "loadtest-" + strconv.Itoa(l.Run)
+	_, err = job(ctx, name, c.LoadTestJob, ns, "loadtest", pod, 4*3600, false, in)
+	return err
+}

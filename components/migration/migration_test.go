@@ -1,0 +1,202 @@
+package migration
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/fieldcert/moodle-aks/internal/mocks"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func args() *Args {
+	return &Args{
+		Migration: infra.Migration{Run: 3, FilesServer: "10.20.0.5", FilesPath: "/export/moodledata",
+			DBHost: "db.old.example.com", DBPort: 3307, DBName: "oldmoodle", DBUser: "moodle", ImportDatabase: true},
+		LoadTest:    infra.LoadTest{Run: 2, VirtualUsers: 300, RampUp: "3m", Duration: "15m", Paths: []string{"/", "/login/index.php"}, P95Ms: 1200, MaxErrorPercent: 2},
+		DBPassword:  "old-db-plain-in-test",
+		MoodleImage: "r.example.com/moodle:4.5.3",
+		MySQLImage:  "mysql:8.4.3",
+		K6Image:     "grafana/k6:1.3.0",
+		DataClaim:   "moodledata",
+		Hostname:    "learn.example.com",
+		IngressIP:   pulumi.String("20.1.2.3"),
+		InsecureTLS: true,
+		OnJobsPool:  true,
+		UpgradePod: &corev1.PodSpecArgs{
+			ServiceAccountName: pulumi.String("moodle-admin"),
+			Containers:         corev1.ContainerArray{corev1.ContainerArgs{Name: pulumi.String("upgrade"), Image: pulumi.String("r.example.com/moodle:4.5.3")}},
+		},
+	}
+}
+
+func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
+	t.Helper()
+	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
+		dep := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("test:dep:Dep", "dep", dep); err != nil {
+			return err
+		}
+		if a.DependsOn == nil {
+			a.DependsOn = []pulumi.Resource{dep}
+		}
+		_, err := New(ctx, "migration", a)
+		return err
+	})
+}
+
+func envOf(c map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, e := range c["env"].([]any) {
+		m := e.(map[string]any)
+		if v, ok := m["value"]; ok {
+			out[m["name"].(string)] = v
+		} else {
+			out[m["name"].(string)] = m["valueFrom"]
+		}
+	}
+	return out
+}
+
+func TestFilesCopyFromReadOnlySource(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	pv, ok := rec.Named("kubernetes:core/v1:PersistentVolume", "migration-source-pv")
+	require.True(t, ok)
+	assert.Equal(t, "Retain", pv.Input("spec.persistentVolumeReclaimPolicy"), "deleting the volume never touches the old files")
+	assert.Equal(t, []any{"ReadOnlyMany"}, pv.Input("spec.accessModes"))
+	assert.Equal(t, "10.20.0.5", pv.Input("spec.nfs.server"))
+	assert.Equal(t, "/export/moodledata", pv.Input("spec.nfs.path"))
+	assert.Equal(t, true, pv.Input("spec.nfs.readOnly"))
+	assert.Equal(t, SourceClaim, pv.Input("spec.claimRef.name"), "bound to our claim only")
+
+	job, ok := rec.Named("kubernetes:batch/v1:Job", "migration-files")
+	require.True(t, ok)
+	assert.Equal(t, "migrate-files-3", job.Input("metadata.name"), "the run number names the Job")
+	assert.Equal(t, infra.NamespaceMoodle, job.Input("metadata.namespace"))
+	assert.Equal(t, "migration", job.Input("metadata.labels").(map[string]any)[infra.AlertLabel], "a failed copy alerts")
+	assert.Equal(t, "true", job.Input("metadata.annotations").(map[string]any)["pulumi.com/skipAwait"], "a full copy outlasts pulumi up")
+	pod := job.Input("spec.template.spec").(map[string]any)
+	assert.Equal(t, float64(wwwDataUID), pod["securityContext"].(map[string]any)["runAsUser"], "copied files belong to www-data")
+	assert.Equal(t, "jobs", pod["nodeSelector"].(map[string]any)["moodle.fieldcert/pool"])
+	c := pod["containers"].([]any)[0].(map[string]any)
+	assert.Equal(t, "r.example.com/moodle:4.5.3", c["image"], "the Moodle image carries rsync")
+	e := envOf(c)
+	assert.Equal(t, "1", e["STRICT"], "the cut-over run (importDatabase) fails on any difference")
+	for _, d := range Excluded {
+		assert.Contains(t, e["EXCLUDES"], "--exclude=/"+d+"/")
+	}
+	var sourceRO, dataRW bool
+	for _, v := range c["volumeMounts"].([]any) {
+		m := v.(map[string]any)
+		if m["mountPath"] == "/source" {
+			sourceRO = m["readOnly"] == true
+		}
+		if m["mountPath"] == DataMount {
+			dataRW = m["readOnly"] != true
+		}
+	}
+	assert.True(t, sourceRO, "the old moodledata is mounted read-only")
+	assert.True(t, dataRW, "the new moodledata is written")
+}
+
+func TestDeltaRunsDoNotFailOnLiveChanges(t *testing.T) {
+	a := args()
+	a.Migration.ImportDatabase = false
+	a.LoadTest.Run = 0
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	job, ok := rec.Named("kubernetes:batch/v1:Job", "migration-files")
+	require.True(t, ok)
+	c := job.Input("spec.template.spec.containers").([]any)[0].(map[string]any)
+	assert.Equal(t, "0", envOf(c)["STRICT"])
+	_, ok = rec.Named("kubernetes:batch/v1:Job", "migration-db")
+	assert.False(t, ok, "no database import before the cut-over run")
+	_, ok = rec.Named("kubernetes:core/v1:Secret", "migration-secret")
+	assert.False(t, ok)
+	_, ok = rec.Named("kubernetes:batch/v1:Job", "migration-loadtest")
+	assert.False(t, ok)
+}
+
+func TestDatabaseImportVerifiesRowCounts(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	job, ok := rec.Named("kubernetes:batch/v1:Job", "migration-db")
+	require.True(t, ok)
+	assert.Equal(t, "migrate-db-3", job.Input("metadata.name"))
+	c := job.Input("spec.template.spec.containers").([]any)[0].(map[string]any)
+	assert.Equal(t, "mysql:8.4.3", c["image"])
+	e := envOf(c)
+	assert.Equal(t, "db.old.example.com", e["SOURCE_HOST"])
+	assert.Equal(t, "3307", e["SOURCE_PORT"])
+	assert.Equal(t, "oldmoodle", e["SOURCE_DB"])
+	assert.Equal(t, SecretName, e["SOURCE_PASSWORD"].(map[string]any)["secretKeyRef"].(map[string]any)["name"], "the password comes from a Secret, not the pod spec")
+	assert.Equal(t, infra.MoodleDBSecret, e["MOODLE_DB_PASSWORD"].(map[string]any)["secretKeyRef"].(map[string]any)["name"])
+	sec, ok := rec.Named("kubernetes:core/v1:Secret", "migration-secret")
+	require.True(t, ok)
+	assert.Equal(t, mocks.Secret, sec.Input("stringData"), "the old database's password is a Pulumi secret")
+
+	ann, _ := job.Input("metadata.annotations").(map[string]any)
+	assert.NotContains(t, ann, "pulumi.com/skipAwait", "pulumi up waits for the import and fails with it")
+
+	up, ok := rec.Named("kubernetes:batch/v1:Job", "migration-upgrade")
+	require.True(t, ok, "the imported database is upgraded to the image's code")
+	assert.Equal(t, "migrate-upgrade-3", up.Input("metadata.name"))
+	assert.Equal(t, "moodle-admin", up.Input("spec.template.spec.serviceAccountName"))
+	assert.Contains(t, up.Dependencies, job.URN, "only after the import")
+
+	cm, ok := rec.Named("kubernetes:core/v1:ConfigMap", "migration-scripts")
+	require.True(t, ok)
+	db := cm.Input("data").(map[string]any)["db.sh"].(string)
+	assert.Contains(t, db, "--single-transaction", "a consistent dump without locking the old site")
+	assert.Contains(t, db, "SELECT COUNT(*)", "every table's rows are compared")
+	assert.Contains(t, db, "exit 1")
+	assert.NotContains(t, db, "old-db-plain-in-test")
+}
+
+func TestLoadTestTargetsTheNewIngress(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	job, ok := rec.Named("kubernetes:batch/v1:Job", "migration-loadtest")
+	require.True(t, ok)
+	assert.Equal(t, "loadtest-2", job.Input("metadata.name"))
+	assert.Equal(t, infra.NamespaceIntegrations, job.Input("metadata.namespace"))
+	assert.Equal(t, "false", job.Input("spec.template.metadata.labels").(map[string]any)["sidecar.istio.io/inject"], "a client from outside the mesh, through the public gateway")
+	c := job.Input("spec.template.spec.containers").([]any)[0].(map[string]any)
+	assert.Equal(t, "grafana/k6:1.3.0", c["image"])
+	e := envOf(c)
+	assert.Equal(t, "learn.example.com", e["TARGET_HOST"])
+	assert.Equal(t, "20.1.2.3", e["TARGET_IP"], "the new site, before DNS points at it")
+	assert.Equal(t, "300", e["VUS"])
+	assert.Equal(t, "1200", e["P95_MS"])
+	assert.Equal(t, "2", e["MAX_ERROR_PERCENT"])
+	assert.Equal(t, "true", e["INSECURE_TLS"])
+	var paths []string
+	require.NoError(t, json.Unmarshal([]byte(e["PATHS"].(string)), &paths))
+	assert.Equal(t, []string{"/", "/login/index.php"}, paths)
+	assert.True(t, strings.Contains(LoadTestScript, "p(95)<") && strings.Contains(LoadTestScript, "http_req_failed"), "thresholds decide k6's exit code")
+}
+
+func TestNothingWhenOff(t *testing.T) {
+	a := args()
+	a.Migration.Run, a.LoadTest.Run = 0, 0
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	for _, typ := range []string{"kubernetes:batch/v1:Job", "kubernetes:core/v1:PersistentVolume", "kubernetes:core/v1:Secret"} {
+		assert.Empty(t, rec.OfType(typ), typ)
+	}
+}
+
+func TestRejectsIncompleteArgs(t *testing.T) {
+	a := args()
+	a.DBPassword, a.K6Image = "", ""
+	_, err := run(t, a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "importDatabase needs")
+	assert.Contains(t, err.Error(), "the password")
+	assert.Contains(t, err.Error(), "the load test needs k6Image")
+}

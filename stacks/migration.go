@@ -1,0 +1,48 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/fieldcert/moodle-aks/components/migration"
+	"github.com/fieldcert/moodle-aks/infra"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// migration runs the copy of an old Moodle and the pre-cut-over load test
+// when their run numbers are set (docs/migration.md).
+func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
+	if !cfg.Migration.Enabled() && cfg.LoadTest.Run == 0 {
+		return nil
+	}
+	deps := slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, []pulumi.Resource{r.Moodle})
+	if r.Mesh.Ready != nil {
+		deps = append(deps, r.Mesh.Ready)
+	}
+	var upgrade *corev1.PodSpecArgs
+	if cfg.Migration.ImportDatabase {
+		upgrade = r.Moodle.UpgradePod()
+	}
+	m, err := migration.New(ctx, "migration", &migration.Args{
+		Migration:   cfg.Migration,
+		LoadTest:    cfg.LoadTest,
+		DBPassword:  cfg.MigrationDBPassword,
+		MoodleImage: cfg.MoodleImage,
+		MySQLImage:  cfg.MysqlImage,
+		K6Image:     cfg.K6Image,
+		ClientID:    r.Identities[infra.MigrationWorkload.Name].ClientID,
+		UpgradePod:  upgrade,
+		DataClaim:   MoodledataShare,
+		Hostname:    cfg.Hostname,
+		IngressIP:   r.Cluster.IngressIPAddress,
+		InsecureTLS: cfg.ACMEEnvironment == "staging",
+		OnJobsPool:  cfg.JobsPool.Enabled,
+		DependsOn:   deps,
+	}, pulumi.Providers(r.Cluster.Provider))
+	if err != nil {
+		return fmt.Errorf("deploying the migration: %w", err)
+	}
+	r.Migration = m
+	return nil
+}

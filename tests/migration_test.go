@@ -67,3 +67,15 @@ func TestMigrationRunbook(t *testing.T) {
 	}
 	assert.False(t, strings.Contains(doc, "TODO"))
 }
+
+// A wrong migration config stops before anything is registered, naming
+// every key, and never echoes the password.
+func TestMigrationBadConfigExitsTwo(t *testing.T) {
+	r := renderCLI(t, stacks.Program, "-stack", "dev", "-config", "testdata/migration-bad.yaml")
+	assert.Equal(t, render.ExitInvalid, r.code)
+	assert.Contains(t, r.stderr, "moodle-aks:migrationDbPassword")
+	assert.Contains(t, r.stderr, "moodle-aks:migration.filesPath")
+	assert.Contains(t, r.stderr, "moodle-aks:loadTest.duration")
+	assert.NotContains(t, r.stderr, "hunter2-in-plain-text")
+	assert.Empty(t, r.resources)
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"strconv"
 
 	"github.com/fieldcert/moodle-aks/infra"
@@ -138,15 +139,6 @@ echo "restored $RESTORE_BLOB"
 `
 )
 
-func restricted() *corev1.SecurityContextArgs {
-	return &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		RunAsNonRoot:             pulumi.Bool(true),
-		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
-}
-
 // RestoreJobName derives a Job name from the dump's name: a new dump name
 // makes a new Job; the same name leaves the finished one alone.
 func RestoreJobName(blob string) string {
@@ -231,7 +223,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("1Gi")},
 			},
-			SecurityContext: restricted(),
+			SecurityContext: pods.RestrictedWritableRoot(),
 			VolumeMounts: corev1.VolumeMountArray{
 				corev1.VolumeMountArgs{Name: pulumi.String("scripts"), MountPath: pulumi.String("/scripts")},
 				corev1.VolumeMountArgs{Name: pulumi.String("work"), MountPath: pulumi.String("/work")},
@@ -256,10 +248,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 		}
 		if a.OnJobsPool {
-			spec.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
-			spec.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
-				Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
-			}}
+			pods.OnJobsPool(spec)
 		}
 		return &corev1.PodTemplateSpecArgs{
 			Metadata: &metav1.ObjectMetaArgs{Labels: pulumi.StringMap{

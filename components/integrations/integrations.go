@@ -9,6 +9,7 @@ package integrations
 import (
 	"errors"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"sort"
 	"strconv"
 
@@ -71,16 +72,6 @@ func (a *Args) validate() error {
 	return errors.Join(errs...)
 }
 
-func restricted() *corev1.SecurityContextArgs {
-	return &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		RunAsNonRoot:             pulumi.Bool(true),
-		ReadOnlyRootFilesystem:   pulumi.Bool(true),
-		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
-}
-
 // New registers every declared integration.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Integrations, error) {
 	if args == nil {
@@ -138,7 +129,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("512Mi")},
 			},
-			SecurityContext: restricted(),
+			SecurityContext: pods.Restricted(),
 			VolumeMounts:    corev1.VolumeMountArray{corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")}},
 		}
 		pod := &corev1.PodSpecArgs{
@@ -158,10 +149,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			pod.RestartPolicy = pulumi.String("Never")
 			pod.Containers = corev1.ContainerArray{container}
 			if a.OnJobsPool {
-				pod.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
-				pod.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
-					Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
-				}}
+				pods.OnJobsPool(pod)
 			}
 			if _, err := batchv1.NewCronJob(ctx, name+"-"+n, &batchv1.CronJobArgs{
 				Metadata: meta(alert),
@@ -190,7 +178,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			container.ReadinessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: port}, PeriodSeconds: pulumi.Int(10)}
 			container.LivenessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: port}, PeriodSeconds: pulumi.Int(20), FailureThreshold: pulumi.Int(3)}
 			pod.Containers = corev1.ContainerArray{container}
-			pod.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("user")}
+			pod.NodeSelector = pulumi.StringMap{pods.PoolLabel: pulumi.String("user")}
 			if _, err := appsv1.NewDeployment(ctx, name+"-"+n, &appsv1.DeploymentArgs{
 				Metadata: meta(labels),
 				Spec: &appsv1.DeploymentSpecArgs{

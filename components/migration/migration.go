@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"slices"
 	"strconv"
 
@@ -202,24 +203,8 @@ export default function () {
 // DataMount is where the copy Job mounts the stack's moodledata.
 const DataMount = "/moodledata"
 
-func restricted() *corev1.SecurityContextArgs {
-	return &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		RunAsNonRoot:             pulumi.Bool(true),
-		ReadOnlyRootFilesystem:   pulumi.Bool(true),
-		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
-}
-
 func env(name, value string) corev1.EnvVarArgs {
 	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
-}
-
-func fromSecret(name, secret, key string) corev1.EnvVarArgs {
-	return corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{
-		SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(secret), Key: pulumi.String(key)},
-	}}
 }
 
 // New registers the migration Jobs the config asks for (none when both
@@ -306,10 +291,7 @@ func (a *Args) jobsPool(pod *corev1.PodSpecArgs) {
 	if !a.OnJobsPool {
 		return
 	}
-	pod.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
-	pod.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
-		Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
-	}}
+	pods.OnJobsPool(pod)
 }
 
 func podSecurity(uid int) *corev1.PodSecurityContextArgs {
@@ -396,7 +378,7 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 				Requests: pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("2Gi")},
 			},
-			SecurityContext: restricted(),
+			SecurityContext: pods.Restricted(),
 			VolumeMounts: corev1.VolumeMountArray{
 				mount("source", "/source", true), mount("moodledata", DataMount, false),
 				mount("scripts", "/scripts", true), mount("tmp", "/tmp", false),
@@ -432,18 +414,18 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 			Env: corev1.EnvVarArray{
 				env("SOURCE_HOST", m.DBHost), env("SOURCE_PORT", strconv.Itoa(m.DBPort)),
 				env("SOURCE_DB", m.DBName), env("SOURCE_USER", m.DBUser),
-				fromSecret("SOURCE_PASSWORD", SecretName, "password"),
-				fromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
-				fromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
-				fromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
-				fromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
-				fromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
+				pods.FromSecret("SOURCE_PASSWORD", SecretName, "password"),
+				pods.FromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
+				pods.FromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
+				pods.FromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
+				pods.FromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
+				pods.FromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
 			},
 			Resources: &corev1.ResourceRequirementsArgs{
 				Requests: pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("2Gi")},
 			},
-			SecurityContext: restricted(),
+			SecurityContext: pods.Restricted(),
 			VolumeMounts:    corev1.VolumeMountArray{mount("scripts", "/scripts", true), mount("tmp", "/tmp", false)},
 		}},
 		Volumes: corev1.VolumeArray{scripts, tmp},
@@ -491,7 +473,7 @@ func (a *Args) loadTest(ctx *pulumi.Context, name string, c *Migration, in []pul
 				Requests: pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("1Gi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("4Gi")},
 			},
-			SecurityContext: restricted(),
+			SecurityContext: pods.Restricted(),
 			VolumeMounts: corev1.VolumeMountArray{
 				corev1.VolumeMountArgs{Name: pulumi.String("script"), MountPath: pulumi.String("/scripts"), ReadOnly: pulumi.Bool(true)},
 				corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},

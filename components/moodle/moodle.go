@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,7 +108,7 @@ func (a *Args) upgradePod() *corev1.PodSpecArgs {
 	}
 	s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{
 		a.container("upgrade", []string{"moodle-admin", "upgrade"},
-			fromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
+			pods.FromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
 			value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
 			value("MOODLE_SITE_NAME", a.SiteName),
 			value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
@@ -155,23 +156,8 @@ func UpgradeJobName(image, pluginMode, language string, packs ...string) string 
 	return "moodle-upgrade-" + hex.EncodeToString(sum[:])[:10]
 }
 
-func fromSecret(env, secret, key string) corev1.EnvVarArgs {
-	return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
-		SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(secret), Key: pulumi.String(key)},
-	}}
-}
-
 func value(env, v string) corev1.EnvVarArgs {
 	return corev1.EnvVarArgs{Name: pulumi.String(env), Value: pulumi.String(v)}
-}
-
-func restricted() *corev1.SecurityContextArgs {
-	return &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		RunAsNonRoot:             pulumi.Bool(true),
-		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
 }
 
 // env is what every Moodle container gets: config.php reads it.
@@ -181,15 +167,15 @@ func (a *Args) env() corev1.EnvVarArray {
 		validate = "1" // code on the share can change under a running pod
 	}
 	return corev1.EnvVarArray{
-		fromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
-		fromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
-		fromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
-		fromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
-		fromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
-		fromSecret("MOODLE_REDIS_SESSIONS_HOST", infra.MoodleRedisSecret, "sessions-host"),
-		fromSecret("MOODLE_REDIS_SESSIONS_PASSWORD", infra.MoodleRedisSecret, "sessions-password"),
-		fromSecret("MOODLE_REDIS_CACHE_HOST", infra.MoodleRedisSecret, "cache-host"),
-		fromSecret("MOODLE_REDIS_CACHE_PASSWORD", infra.MoodleRedisSecret, "cache-password"),
+		pods.FromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
+		pods.FromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
+		pods.FromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
+		pods.FromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
+		pods.FromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
+		pods.FromSecret("MOODLE_REDIS_SESSIONS_HOST", infra.MoodleRedisSecret, "sessions-host"),
+		pods.FromSecret("MOODLE_REDIS_SESSIONS_PASSWORD", infra.MoodleRedisSecret, "sessions-password"),
+		pods.FromSecret("MOODLE_REDIS_CACHE_HOST", infra.MoodleRedisSecret, "cache-host"),
+		pods.FromSecret("MOODLE_REDIS_CACHE_PASSWORD", infra.MoodleRedisSecret, "cache-password"),
 		value("MOODLE_HOSTNAME", a.Hostname),
 		value("MOODLE_DATAROOT", DataRoot),
 		value("MOODLE_LOCALCACHEDIR", LocalCacheDir),
@@ -238,12 +224,9 @@ func (a *Args) podSpec(serviceAccount string, jobs bool, containers corev1.Conta
 		Volumes:        vols,
 	}
 	if jobs && a.OnJobsPool {
-		spec.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("jobs")}
-		spec.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
-			Key: pulumi.String("moodle.fieldcert/pool"), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
-		}}
+		pods.OnJobsPool(spec)
 	} else {
-		spec.NodeSelector = pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("user")}
+		spec.NodeSelector = pulumi.StringMap{pods.PoolLabel: pulumi.String("user")}
 	}
 	return spec
 }
@@ -258,7 +241,7 @@ func (a *Args) container(name string, command []string, extraEnv ...corev1.EnvVa
 		Command:         pulumi.ToStringArray(command),
 		Env:             env,
 		VolumeMounts:    mounts,
-		SecurityContext: restricted(),
+		SecurityContext: pods.RestrictedWritableRoot(),
 		Resources: &corev1.ResourceRequirementsArgs{
 			Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": pulumi.String("512Mi")},
 			Limits:   pulumi.StringMap{"memory": pulumi.String("1Gi")},
@@ -397,7 +380,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		},
 		ReadinessProbe:  &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/metrics"), Port: pulumi.Int(exporterPort)}, PeriodSeconds: pulumi.Int(30)},
 		LivenessProbe:   &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/metrics"), Port: pulumi.Int(exporterPort)}, PeriodSeconds: pulumi.Int(60)},
-		SecurityContext: restricted(),
+		SecurityContext: pods.RestrictedWritableRoot(),
 	}
 	spec := a.podSpec(infra.MoodleWebServiceAccount, false, corev1.ContainerArray{web, exporter}, nil)
 	spec.TopologySpreadConstraints = corev1.TopologySpreadConstraintArray{spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")}

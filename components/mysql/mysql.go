@@ -14,6 +14,7 @@ package mysql
 import (
 	"errors"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"strconv"
 	"strings"
 
@@ -160,17 +161,6 @@ func secretEnv(name, key string) corev1.EnvVarArgs {
 		ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
 			Name: pulumi.String(CredentialsSecret), Key: pulumi.String(key),
 		}},
-	}
-}
-
-// restricted is the container security context of the restricted Pod
-// Security Standard.
-func restricted() *corev1.SecurityContextArgs {
-	return &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		RunAsNonRoot:             pulumi.Bool(true),
-		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 	}
 }
 
@@ -326,7 +316,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 						SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 					},
 					// On the user pool, never on the jobs pool.
-					NodeSelector: pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("user")},
+					NodeSelector: pulumi.StringMap{pods.PoolLabel: pulumi.String("user")},
 					// No zone affinity: the ZRS disk attaches in any zone, so the
 					// pod can move when a zone fails; later replicas spread.
 					TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{corev1.TopologySpreadConstraintArgs{
@@ -355,7 +345,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 							StartupProbe:    &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.Int(infra.MySQLPort)}, PeriodSeconds: pulumi.Int(10), FailureThreshold: pulumi.Int(90)},
 							ReadinessProbe:  probe(query, 10, 3),
 							LivenessProbe:   probe(ping, 20, 6),
-							SecurityContext: restricted(),
+							SecurityContext: pods.RestrictedWritableRoot(),
 							VolumeMounts: corev1.VolumeMountArray{
 								corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String("/var/lib/mysql")},
 								corev1.VolumeMountArgs{Name: pulumi.String("config"), MountPath: pulumi.String("/etc/mysql/conf.d/moodle.cnf"), SubPath: pulumi.String("moodle.cnf")},
@@ -378,7 +368,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 								Limits:   pulumi.StringMap{"memory": pulumi.String("64Mi")},
 							},
 							ReadinessProbe:  &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/"), Port: pulumi.Int(infra.MySQLExporterPort)}},
-							SecurityContext: restricted(),
+							SecurityContext: pods.RestrictedWritableRoot(),
 						},
 					},
 					Volumes: corev1.VolumeArray{

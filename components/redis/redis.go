@@ -8,6 +8,7 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"strconv"
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
@@ -86,16 +87,6 @@ func (a *Args) validate() error {
 		errs = append(errs, errors.New("dependsOn is required"))
 	}
 	return errors.Join(errs...)
-}
-
-func restricted() *corev1.SecurityContextArgs {
-	return &corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		RunAsNonRoot:             pulumi.Bool(true),
-		ReadOnlyRootFilesystem:   pulumi.Bool(true),
-		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
 }
 
 // New registers both instances.
@@ -216,7 +207,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 							RunAsNonRoot:   pulumi.Bool(true),
 							SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 						},
-						NodeSelector: pulumi.StringMap{"moodle.fieldcert/pool": pulumi.String("user")},
+						NodeSelector: pulumi.StringMap{pods.PoolLabel: pulumi.String("user")},
 						Containers: corev1.ContainerArray{
 							corev1.ContainerArgs{
 								Name:    pulumi.String("redis"),
@@ -230,7 +221,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 								},
 								ReadinessProbe:  ping,
 								LivenessProbe:   &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: pulumi.Int(infra.RedisPort)}, PeriodSeconds: pulumi.Int(15), FailureThreshold: pulumi.Int(4)},
-								SecurityContext: restricted(),
+								SecurityContext: pods.Restricted(),
 								VolumeMounts:    mounts,
 							},
 							corev1.ContainerArgs{
@@ -245,7 +236,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 									Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
 									Limits:   pulumi.StringMap{"memory": pulumi.String("64Mi")},
 								},
-								SecurityContext: restricted(),
+								SecurityContext: pods.Restricted(),
 							},
 						},
 						Volumes: volumes,

@@ -1,0 +1,48 @@
+// Package pods holds the pod settings every workload component shares: the
+// restricted Pod Security Standard's container context, the jobs node pool,
+// environment from Secrets.
+package pods
+
+import (
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// PoolLabel is the node label (and taint key) of the AKS node pools.
+const PoolLabel = "moodle.fieldcert/pool"
+
+// Restricted is a container context that passes the restricted Pod
+// Security Standard, with a read-only root filesystem: write to mounted
+// volumes only.
+func Restricted() *corev1.SecurityContextArgs {
+	s := RestrictedWritableRoot()
+	s.ReadOnlyRootFilesystem = pulumi.Bool(true)
+	return s
+}
+
+// RestrictedWritableRoot is Restricted for images that write under their
+// root filesystem (Apache and PHP, MySQL's client and server).
+func RestrictedWritableRoot() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		RunAsNonRoot:             pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// OnJobsPool schedules a pod on the jobs pool (tainted so that only Jobs
+// that ask run there).
+func OnJobsPool(spec *corev1.PodSpecArgs) {
+	spec.NodeSelector = pulumi.StringMap{PoolLabel: pulumi.String("jobs")}
+	spec.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
+		Key: pulumi.String(PoolLabel), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
+	}}
+}
+
+// FromSecret is an environment variable read from a Secret's key.
+func FromSecret(env, secret, key string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{
+		SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(secret), Key: pulumi.String(key)},
+	}}
+}

@@ -24,11 +24,7 @@ func args(challenge string) *Args {
 
 func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
 	t.Helper()
-	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
-		ns := &struct{ pulumi.ResourceState }{}
-		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
-			return err
-		}
+	return mocks.RunAfter(func(ctx *pulumi.Context, ns pulumi.Resource) error {
 		a.Namespaces = []pulumi.Resource{ns}
 		_, err := New(ctx, "certs", a)
 		return err

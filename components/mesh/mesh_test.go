@@ -38,11 +38,7 @@ func args() *Args {
 
 func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
 	t.Helper()
-	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
-		ns := &struct{ pulumi.ResourceState }{}
-		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
-			return err
-		}
+	return mocks.RunAfter(func(ctx *pulumi.Context, ns pulumi.Resource) error {
 		if len(a.Namespaces) == 0 {
 			a.Namespaces = []pulumi.Resource{ns}
 		}

@@ -36,11 +36,7 @@ func args() *Args {
 
 func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
 	t.Helper()
-	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
-		dep := &struct{ pulumi.ResourceState }{}
-		if err := ctx.RegisterComponentResource("test:dep:Dep", "dep", dep); err != nil {
-			return err
-		}
+	return mocks.RunAfter(func(ctx *pulumi.Context, dep pulumi.Resource) error {
 		if a.DependsOn == nil {
 			a.DependsOn = []pulumi.Resource{dep}
 		}

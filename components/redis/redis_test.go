@@ -19,11 +19,7 @@ func args(persist bool) *Args {
 
 func run(t *testing.T, a *Args) (*mocks.Recorder, error) {
 	t.Helper()
-	return mocks.Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
-		ns := &struct{ pulumi.ResourceState }{}
-		if err := ctx.RegisterComponentResource("test:ns:Namespaces", "ns", ns); err != nil {
-			return err
-		}
+	return mocks.RunAfter(func(ctx *pulumi.Context, ns pulumi.Resource) error {
 		if a.DependsOn == nil {
 			a.DependsOn = []pulumi.Resource{ns}
 		}

@@ -272,3 +272,16 @@ func Run(project, stack string, config map[string]string, secretKeys []string, p
 	err := pulumi.RunErr(program, pulumi.WithMocks(project, stack, rec), withConfig)
 	return rec, err
 }
+
+// RunAfter runs body under mocks (project "p", stack "s") with a stand-in
+// component registered first for body to depend on: what a component's
+// test needs for the component's required dependencies.
+func RunAfter(body func(ctx *pulumi.Context, dep pulumi.Resource) error) (*Recorder, error) {
+	return Run("p", "s", nil, nil, func(ctx *pulumi.Context) error {
+		dep := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("test:dep:Dependency", "dep", dep); err != nil {
+			return err
+		}
+		return body(ctx, dep)
+	})
+}

@@ -14,9 +14,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// schemaPath is the Azure Pipelines YAML schema shared with the team
-// (../shared/schemas, see its README).
-var schemaPath = filepath.Join(root, "..", "shared", "schemas", "azure-pipelines.schema.json")
+// schemaPath is the Azure Pipelines YAML schema (Microsoft's, MIT; see the
+// LICENSE beside it), a copy of the team's ../shared/schemas so that a clean
+// clone tests on its own; .ci/run checks the copy against the shared one
+// where that exists.
+var schemaPath = filepath.Join("testdata", "schemas", "azure-pipelines.schema.json")
 
 func pipelineFiles(t *testing.T) []string {
 	files := []string{filepath.Join(root, "azure-pipelines.yml")}
@@ -40,7 +42,7 @@ func loadYAML(t *testing.T, path string) any {
 
 func TestPipelinesConformToTheSchema(t *testing.T) {
 	if _, err := os.Stat(schemaPath); err != nil {
-		t.Fatalf("the shared schema is missing at %s: %v", schemaPath, err)
+		t.Fatalf("the schema is missing at %s: %v", schemaPath, err)
 	}
 	raw, err := os.ReadFile(schemaPath)
 	require.NoError(t, err)

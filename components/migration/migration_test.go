@@ -2,6 +2,7 @@ package migration
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -195,4 +196,16 @@ func TestRejectsIncompleteArgs(t *testing.T) {
 	assert.Contains(t, err.Error(), "importDatabase needs")
 	assert.Contains(t, err.Error(), "the password")
 	assert.Contains(t, err.Error(), "the load test needs k6Image")
+}
+
+// The Jobs' scripts are valid bash (they only run in a cluster).
+func TestScriptsParse(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	require.NoError(t, err, "bash is needed to check the scripts")
+	for name, script := range map[string]string{"files.sh": FilesScript, "db.sh": DBScript} {
+		out, err := exec.Command(bash, "-n", "-c", script).CombinedOutput()
+		assert.NoError(t, err, "%s: %s", name, out)
+	}
+	broken := exec.Command(bash, "-n", "-c", FilesScript+"\nif then\n")
+	assert.Error(t, broken.Run(), "the check catches a syntax error")
 }

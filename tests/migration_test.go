@@ -66,6 +66,14 @@ func TestMigrationRunbook(t *testing.T) {
 		assert.True(t, ok, "docs/migration.md sets %q, which is not a config key", m[1])
 	}
 	assert.False(t, strings.Contains(doc, "TODO"))
+
+	// The Grafana panels it says to watch exist on the dashboard.
+	dash, err := os.ReadFile(filepath.Join(root, "components", "monitoring", "dashboards", "moodle-overview.json"))
+	require.NoError(t, err)
+	for _, panel := range []string{"Web pods vs autoscaler", "Pending pods", "Nodes per pool", "Latency p50 / p95", "Errors (5xx ratio)"} {
+		assert.Contains(t, doc, "*"+panel+"*")
+		assert.Contains(t, string(dash), `"title": "`+panel, "the dashboard has %q", panel)
+	}
 }
 
 // A wrong migration config stops before anything is registered, naming

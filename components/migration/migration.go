@@ -123,7 +123,7 @@ type Migration struct {
 // with both sites in maintenance) fails on any difference.
 const FilesScript = `#!/bin/bash
 set -euo pipefail
-src=/source dst=` + DataMount + `
+src=${SOURCE:-/source} dst=${TARGET:-` + DataMount + `}
 if [ ! -d "$src/filedir" ]; then
   echo "FAIL: $src has no filedir: is migration.filesPath the old moodledata?" >&2
   exit 1
@@ -151,7 +151,7 @@ src() { MYSQL_PWD="$SOURCE_PASSWORD" mysql -h "$SOURCE_HOST" -P "$SOURCE_PORT" -
 dst() { MYSQL_PWD="$MOODLE_DB_PASSWORD" mysql -h "$MOODLE_DB_HOST" -P "$MOODLE_DB_PORT" -u "$MOODLE_DB_USER" --batch --skip-column-names "$@"; }
 echo "importing $SOURCE_DB from $SOURCE_HOST into $MOODLE_DB_NAME"
 MYSQL_PWD="$SOURCE_PASSWORD" mysqldump -h "$SOURCE_HOST" -P "$SOURCE_PORT" -u "$SOURCE_USER" \
-  --single-transaction --quick --routines --triggers --add-drop-table --set-gtid-purged=OFF \
+  --single-transaction --quick --add-drop-table --set-gtid-purged=OFF --skip-triggers \
   --no-tablespaces --column-statistics=0 --default-character-set=utf8mb4 "$SOURCE_DB" \
   | dst "$MOODLE_DB_NAME"
 fail=0 n=0
@@ -294,9 +294,12 @@ func (a *Args) jobsPool(pod *corev1.PodSpecArgs) {
 	pods.OnJobsPool(pod)
 }
 
+// podSecurity runs a pod as uid. No fsGroup: the Jobs write only as uid
+// (moodledata is www-data's already) and to emptyDirs, and a recursive
+// ownership change would walk the whole share.
 func podSecurity(uid int) *corev1.PodSecurityContextArgs {
 	return &corev1.PodSecurityContextArgs{
-		RunAsUser: pulumi.Int(uid), RunAsGroup: pulumi.Int(uid), FsGroup: pulumi.Int(uid), RunAsNonRoot: pulumi.Bool(true),
+		RunAsUser: pulumi.Int(uid), RunAsGroup: pulumi.Int(uid), RunAsNonRoot: pulumi.Bool(true),
 		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 	}
 }

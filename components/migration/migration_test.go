@@ -2,7 +2,9 @@ package migration
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -208,4 +210,87 @@ func TestScriptsParse(t *testing.T) {
 	}
 	broken := exec.Command(bash, "-n", "-c", FilesScript+"\nif then\n")
 	assert.Error(t, broken.Run(), "the check catches a syntax error")
+}
+
+// runFiles runs the copy script on local folders, as the Job does on the
+// mounted shares.
+func runFiles(t *testing.T, src, dst, strict string, extraExcludes ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Fatal("rsync is needed to run the copy script (.ci/run installs it)")
+	}
+	excludes := ""
+	for _, d := range Excluded {
+		excludes += " --exclude=/" + d + "/"
+	}
+	for _, e := range extraExcludes {
+		excludes += " " + e
+	}
+	cmd := exec.Command("bash", "-c", FilesScript)
+	cmd.Env = append(os.Environ(), "SOURCE="+src, "TARGET="+dst, "STRICT="+strict, "EXCLUDES="+excludes[1:])
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+}
+
+func TestFilesScriptCopiesAndVerifies(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "filedir", "ab", "cd", "abcd1234"), "a course file")
+	write(t, filepath.Join(src, "filedir", "ef", "01", "ef015678"), "another file, longer")
+	write(t, filepath.Join(src, "cache", "stale"), "old cache")
+	write(t, filepath.Join(src, "muc", "config.php"), "old cache config")
+	write(t, filepath.Join(dst, "filedir", "99", "99", "gone"), "only on the new site")
+	write(t, filepath.Join(dst, "muc", "config.php"), "the new site's cache config")
+
+	out, err := runFiles(t, src, dst, "1")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "PASS: moodledata matches")
+	b, err := os.ReadFile(filepath.Join(dst, "filedir", "ab", "cd", "abcd1234"))
+	require.NoError(t, err)
+	assert.Equal(t, "a course file", string(b))
+	assert.NoFileExists(t, filepath.Join(dst, "filedir", "99", "99", "gone"), "a delta removes what the old site deleted")
+	assert.NoFileExists(t, filepath.Join(dst, "cache", "stale"), "caches are not copied")
+	b, err = os.ReadFile(filepath.Join(dst, "muc", "config.php"))
+	require.NoError(t, err)
+	assert.Equal(t, "the new site's cache config", string(b), "excluded folders on the new site are kept")
+
+	// A second run (a delta) is a no-op that passes again.
+	out, err = runFiles(t, src, dst, "1")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "PASS")
+}
+
+func TestFilesScriptRefusesAWrongSource(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "not-moodledata.txt"), "x")
+	write(t, filepath.Join(dst, "filedir", "ab", "cd", "abcd1234"), "the new site's file")
+	out, err := runFiles(t, src, dst, "0")
+	require.Error(t, err)
+	assert.Contains(t, out, "FAIL")
+	assert.FileExists(t, filepath.Join(dst, "filedir", "ab", "cd", "abcd1234"), "nothing is deleted when the source is wrong")
+}
+
+// A difference left after the copy (simulated by holding a folder back)
+// fails the strict cut-over run and is only reported on a live delta.
+func TestFilesScriptComparesContentStore(t *testing.T) {
+	for _, strict := range []string{"0", "1"} {
+		src, dst := t.TempDir(), t.TempDir()
+		write(t, filepath.Join(src, "filedir", "ab", "cd", "abcd1234"), "copied")
+		write(t, filepath.Join(src, "filedir", "ef", "01", "ef015678"), "held back")
+		out, err := runFiles(t, src, dst, strict, "--exclude=/filedir/ef/")
+		assert.Contains(t, out, "source 2 files", strict)
+		assert.Contains(t, out, "target 1 files", strict)
+		if strict == "1" {
+			require.Error(t, err, out)
+			assert.Contains(t, out, "FAIL: moodledata differs")
+		} else {
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "DIFFERS")
+		}
+	}
 }

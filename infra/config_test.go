@@ -200,6 +200,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"migration unknown field", "dev", map[string]string{"migration": `{"runs": 1}`}, "migration", `unknown field "runs"`},
 		{"load test duration", "dev", map[string]string{"loadTest": `{"run": 1, "duration": "ten minutes"}`}, "loadTest.duration", "not a duration"},
 		{"load test path", "dev", map[string]string{"loadTest": `{"run": 1, "paths": ["login"]}`}, "loadTest.paths[0]", "not a path"},
+		{"load test target", "dev", map[string]string{"loadTest": `{"run": 1, "targetIp": "gateway"}`}, "loadTest.targetIp", "not an IP address"},
+		{"load test with the add-on", "dev", map[string]string{"loadTest": `{"run": 1}`, "istioMode": "aks-addon"}, "loadTest.targetIp", "required with istioMode aks-addon"},
 		{"name suffix", "dev", map[string]string{"nameSuffix": "AB-1"}, "nameSuffix", "4 to 8 lowercase"},
 	}
 	for _, tc := range cases {

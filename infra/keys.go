@@ -190,7 +190,7 @@ var Keys = []Key{
 		Placeholder: "offline-render-placeholder",
 		Description: "Password of the source database user (secret); required when `migration.importDatabase` is true."},
 	{Name: "loadTest", Type: "object", Default: map[string]any{},
-		Description: "Load test of the new site before DNS moves: `{run, virtualUsers, rampUp, duration, paths, p95Ms, maxErrorPercent}`; `run` > 0 starts a k6 Job (raise it to run again)."},
+		Description: "Load test of the new site before DNS moves: `{run, virtualUsers, rampUp, duration, paths, p95Ms, maxErrorPercent, targetIp}`; `run` > 0 starts a k6 Job (raise it to run again). `targetIp` defaults to the stack's ingress IP; with `istioMode: aks-addon` (AKS-managed gateway address) it is required. See docs/migration.md."},
 	{Name: "k6Image", Type: "string", Default: "grafana/k6:1.3.0",
 		Description: "k6 image of the load test Job."},
 	{Name: "policyEnforcement", Type: "object", Default: map[string]any{},

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 )
 
@@ -37,6 +38,8 @@ type LoadTest struct {
 	Paths           []string `json:"paths"`
 	P95Ms           int      `json:"p95Ms"`
 	MaxErrorPercent int      `json:"maxErrorPercent"`
+	// TargetIP is where the load goes; "" is the stack's ingress IP.
+	TargetIP string `json:"targetIp"`
 }
 
 var (
@@ -91,6 +94,12 @@ func (v *validator) migration(c *Config) {
 		}
 		v.between("loadTest.p95Ms", l.P95Ms, 50, 60000)
 		v.between("loadTest.maxErrorPercent", l.MaxErrorPercent, 0, 100)
+		if l.TargetIP != "" && net.ParseIP(l.TargetIP) == nil {
+			v.fail("loadTest.targetIp", "%q is not an IP address", l.TargetIP)
+		}
+		if l.TargetIP == "" && c.IstioMode == "aks-addon" {
+			v.fail("loadTest.targetIp", "is required with istioMode aks-addon, whose gateway address AKS manages: use the EXTERNAL-IP of `kubectl -n aks-istio-ingress get svc`")
+		}
 	}
 	v.image("k6Image", c.K6Image)
 }

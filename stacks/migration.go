@@ -20,6 +20,10 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 	if r.Mesh.Ready != nil {
 		deps = append(deps, r.Mesh.Ready)
 	}
+	target := r.Cluster.IngressIPAddress
+	if cfg.LoadTest.TargetIP != "" {
+		target = pulumi.String(cfg.LoadTest.TargetIP).ToStringOutput()
+	}
 	var upgrade *corev1.PodSpecArgs
 	if cfg.Migration.ImportDatabase {
 		upgrade = r.Moodle.UpgradePod()
@@ -35,7 +39,7 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 		UpgradePod:  upgrade,
 		DataClaim:   MoodledataShare,
 		Hostname:    cfg.Hostname,
-		IngressIP:   r.Cluster.IngressIPAddress,
+		IngressIP:   target,
 		InsecureTLS: cfg.ACMEEnvironment == "staging",
 		OnJobsPool:  cfg.JobsPool.Enabled,
 		DependsOn:   deps,

@@ -27,6 +27,9 @@ func TestMigrationRendersWithPolicy(t *testing.T) {
 		require.NoError(t, err, f)
 		assert.NotContains(t, string(b), "old-database-password", f)
 	}
+	lt, err := os.ReadFile(filepath.Join(r.out, "kubernetes", "integrations", "job-loadtest-1.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(lt), "value: 20.50.60.70", "loadTest.targetIp overrides the ingress IP")
 	se, err := os.ReadFile(filepath.Join(r.out, "kubernetes", "moodle", "serviceentry-address-10-40-0-6-3306.yaml"))
 	require.NoError(t, err, "Moodle's namespace may reach the old database, and only it")
 	assert.Contains(t, string(se), "10.40.0.6")

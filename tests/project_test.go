@@ -100,4 +100,8 @@ func TestReadmeCommandsAreWhatCIRuns(t *testing.T) {
 	assert.Contains(t, string(ci), testCmd, ".ci/run runs the README's test command")
 	assert.Contains(t, string(ci), "./cmd/render -stack dev")
 	assert.Contains(t, string(ci), "./cmd/render -stack prod")
+	// The tests run the migration's copy script: CI installs what it needs,
+	// and the README lists it.
+	assert.Contains(t, string(ci), "apt-get install -y -qq rsync")
+	assert.Contains(t, text, "rsync")
 }

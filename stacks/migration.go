@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/fieldcert/moodle-aks/components/migration"
 	"github.com/fieldcert/moodle-aks/infra"
@@ -15,10 +14,6 @@ import (
 func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 	if !cfg.Migration.Enabled() && cfg.LoadTest.Run == 0 {
 		return nil
-	}
-	deps := slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, []pulumi.Resource{r.Moodle})
-	if r.Mesh.Ready != nil {
-		deps = append(deps, r.Mesh.Ready)
 	}
 	target := r.Cluster.IngressIPAddress
 	if cfg.LoadTest.TargetIP != "" {
@@ -42,7 +37,7 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 		IngressIP:   target,
 		InsecureTLS: cfg.ACMEEnvironment == "staging",
 		OnJobsPool:  cfg.JobsPool.Enabled,
-		DependsOn:   deps,
+		DependsOn:   r.workloadDeps(r.Moodle),
 	}, pulumi.Providers(r.Cluster.Provider))
 	if err != nil {
 		return fmt.Errorf("deploying the migration: %w", err)

@@ -10,13 +10,21 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// workloadDeps is what a workload in the mesh waits for: its namespace,
+// the volumes, MySQL, then extra, then the mesh (sidecar injection works
+// from there on).
+func (r *Region) workloadDeps(extra ...pulumi.Resource) []pulumi.Resource {
+	deps := slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, extra)
+	if r.Mesh.Ready != nil {
+		deps = append(deps, r.Mesh.Ready)
+	}
+	return deps
+}
+
 // applications deploys Moodle and the integrations.
 func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 	k8s := pulumi.Providers(r.Cluster.Provider)
-	deps := slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, r.Redis.Ready)
-	if r.Mesh.Ready != nil {
-		deps = append(deps, r.Mesh.Ready) // sidecar injection works from here on
-	}
+	deps := r.workloadDeps(r.Redis.Ready...)
 	addons := ""
 	if cfg.PluginMode == "share" {
 		addons = AddonsShare

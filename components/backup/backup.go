@@ -11,9 +11,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"strconv"
 
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"github.com/fieldcert/moodle-aks/infra"
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"

@@ -9,10 +9,11 @@ package integrations
 import (
 	"errors"
 	"fmt"
-	"github.com/fieldcert/moodle-aks/components/internal/pods"
+	"maps"
 	"sort"
 	"strconv"
 
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"github.com/fieldcert/moodle-aks/infra"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
@@ -134,18 +135,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		pod := &corev1.PodSpecArgs{
 			ServiceAccountName: pulumi.String(obj),
-			SecurityContext: &corev1.PodSecurityContextArgs{
-				RunAsUser: pulumi.Int(integrationUID), RunAsGroup: pulumi.Int(integrationUID), RunAsNonRoot: pulumi.Bool(true),
-				SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-			},
-			Volumes: corev1.VolumeArray{corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}},
+			SecurityContext:    pods.RunAs(integrationUID),
+			Volumes:            corev1.VolumeArray{corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}},
 		}
 		switch spec.Kind {
 		case "job":
 			alert := pulumi.StringMap{infra.AlertLabel: pulumi.String("integration"), infra.SeverityLabel: pulumi.String("warning")}
-			for k, v := range labels {
-				alert[k] = v
-			}
+			maps.Copy(alert, labels)
 			pod.RestartPolicy = pulumi.String("Never")
 			pod.Containers = corev1.ContainerArray{container}
 			if a.OnJobsPool {

@@ -22,10 +22,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fieldcert/moodle-aks/components/internal/pods"
+	"maps"
 	"slices"
 	"strconv"
 
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"github.com/fieldcert/moodle-aks/infra"
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -203,10 +204,6 @@ export default function () {
 // DataMount is where the copy Job mounts the stack's moodledata.
 const DataMount = "/moodledata"
 
-func env(name, value string) corev1.EnvVarArgs {
-	return corev1.EnvVarArgs{Name: pulumi.String(name), Value: pulumi.String(value)}
-}
-
 // New registers the migration Jobs the config asks for (none when both
 // migration.run and loadTest.run are 0).
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Migration, error) {
@@ -250,10 +247,7 @@ func job(ctx *pulumi.Context, name, objName, ns, step string, pod *corev1.PodSpe
 		StepLabel: pulumi.String(step), infra.AppLabel: pulumi.String("migration"),
 		infra.AlertLabel: pulumi.String("migration"), infra.SeverityLabel: pulumi.String("critical"),
 	}
-	podLabels := pulumi.StringMap{}
-	for k, v := range labels {
-		podLabels[k] = v
-	}
+	podLabels := maps.Clone(labels)
 	if step == "loadtest" {
 		// A load test is a client from outside: through the public
 		// ingress like a user, not through the mesh.
@@ -292,16 +286,6 @@ func (a *Args) jobsPool(pod *corev1.PodSpecArgs) {
 		return
 	}
 	pods.OnJobsPool(pod)
-}
-
-// podSecurity runs a pod as uid. No fsGroup: the Jobs write only as uid
-// (moodledata is www-data's already) and to emptyDirs, and a recursive
-// ownership change would walk the whole share.
-func podSecurity(uid int) *corev1.PodSecurityContextArgs {
-	return &corev1.PodSecurityContextArgs{
-		RunAsUser: pulumi.Int(uid), RunAsGroup: pulumi.Int(uid), RunAsNonRoot: pulumi.Bool(true),
-		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-	}
 }
 
 func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pulumi.ResourceOption) error {
@@ -372,11 +356,13 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 	}
 	files := &corev1.PodSpecArgs{
 		ServiceAccountName: pulumi.String(infra.MigrationWorkload.ServiceAccount),
-		SecurityContext:    podSecurity(wwwDataUID),
+		// No fsGroup: the copy writes as www-data, who owns moodledata
+		// already, and an ownership change would walk the whole share.
+		SecurityContext: pods.RunAs(wwwDataUID),
 		Containers: corev1.ContainerArray{corev1.ContainerArgs{
 			Name: pulumi.String("files"), Image: pulumi.String(a.MoodleImage),
 			Command: pulumi.ToStringArray([]string{"/scripts/files.sh"}),
-			Env:     corev1.EnvVarArray{env("EXCLUDES", excludes[1:]), env("STRICT", strict)},
+			Env:     corev1.EnvVarArray{pods.Value("EXCLUDES", excludes[1:]), pods.Value("STRICT", strict)},
 			Resources: &corev1.ResourceRequirementsArgs{
 				Requests: pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("2Gi")},
@@ -410,13 +396,13 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 	}
 	db := &corev1.PodSpecArgs{
 		ServiceAccountName: pulumi.String(infra.MigrationWorkload.ServiceAccount),
-		SecurityContext:    podSecurity(mysqlUID),
+		SecurityContext:    pods.RunAs(mysqlUID),
 		Containers: corev1.ContainerArray{corev1.ContainerArgs{
 			Name: pulumi.String("db"), Image: pulumi.String(a.MySQLImage),
 			Command: pulumi.ToStringArray([]string{"/scripts/db.sh"}),
 			Env: corev1.EnvVarArray{
-				env("SOURCE_HOST", m.DBHost), env("SOURCE_PORT", strconv.Itoa(m.DBPort)),
-				env("SOURCE_DB", m.DBName), env("SOURCE_USER", m.DBUser),
+				pods.Value("SOURCE_HOST", m.DBHost), pods.Value("SOURCE_PORT", strconv.Itoa(m.DBPort)),
+				pods.Value("SOURCE_DB", m.DBName), pods.Value("SOURCE_USER", m.DBUser),
 				pods.FromSecret("SOURCE_PASSWORD", SecretName, "password"),
 				pods.FromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
 				pods.FromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
@@ -460,17 +446,17 @@ func (a *Args) loadTest(ctx *pulumi.Context, name string, c *Migration, in []pul
 		return fmt.Errorf("encoding loadTest.paths: %w", err)
 	}
 	pod := &corev1.PodSpecArgs{
-		SecurityContext: podSecurity(k6UID),
+		SecurityContext: pods.RunAs(k6UID),
 		Containers: corev1.ContainerArray{corev1.ContainerArgs{
 			Name: pulumi.String("k6"), Image: pulumi.String(a.K6Image),
 			Args: pulumi.ToStringArray([]string{"run", "--no-usage-report", "/scripts/loadtest.js"}),
 			Env: corev1.EnvVarArray{
-				env("TARGET_HOST", a.Hostname),
+				pods.Value("TARGET_HOST", a.Hostname),
 				corev1.EnvVarArgs{Name: pulumi.String("TARGET_IP"), Value: a.IngressIP},
-				env("INSECURE_TLS", strconv.FormatBool(a.InsecureTLS)),
-				env("VUS", strconv.Itoa(l.VirtualUsers)), env("RAMP_UP", l.RampUp), env("DURATION", l.Duration),
-				env("PATHS", string(paths)), env("P95_MS", strconv.Itoa(l.P95Ms)),
-				env("MAX_ERROR_PERCENT", strconv.Itoa(l.MaxErrorPercent)), env("HOME", "/tmp"),
+				pods.Value("INSECURE_TLS", strconv.FormatBool(a.InsecureTLS)),
+				pods.Value("VUS", strconv.Itoa(l.VirtualUsers)), pods.Value("RAMP_UP", l.RampUp), pods.Value("DURATION", l.Duration),
+				pods.Value("PATHS", string(paths)), pods.Value("P95_MS", strconv.Itoa(l.P95Ms)),
+				pods.Value("MAX_ERROR_PERCENT", strconv.Itoa(l.MaxErrorPercent)), pods.Value("HOME", "/tmp"),
 			},
 			Resources: &corev1.ResourceRequirementsArgs{
 				Requests: pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("1Gi")},

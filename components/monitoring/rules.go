@@ -25,6 +25,11 @@ type Alert struct {
 func Alerts(userPoolMax int) []Alert {
 	web := `destination_service_name="` + infra.MoodleWebService + `"`
 	near := max(1, userPoolMax*9/10)
+	// jobFailed: a failed Job in the namespaces ns selects whose
+	// moodle.fieldcert/alert label (infra.AlertLabel) is alert.
+	jobFailed := func(ns, alert string) string {
+		return `max by (namespace, job_name) (kube_job_status_failed{` + ns + `} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="` + alert + `"})`
+	}
 	return []Alert{
 		// Site.
 		{"MoodleDown", `sum(kube_deployment_status_replicas_available{namespace="moodle",deployment="moodle-web"}) == 0`, "2m", "critical", "site",
@@ -40,11 +45,11 @@ func Alerts(userPoolMax int) []Alert {
 		// Jobs.
 		{"MoodleCronNotRunning", `time() - max(kube_cronjob_status_last_successful_time{namespace="moodle",cronjob="moodle-cron"}) > 600`, "1m", "critical", "jobs",
 			"Moodle cron has not succeeded for 10 minutes.", "kubectl -n moodle get jobs -l app=moodle-cron; read the last failed run's log."},
-		{"BackupJobFailed", `max by (namespace, job_name) (kube_job_status_failed{namespace="data"} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="backup"})`, "1m", "critical", "jobs",
+		{"BackupJobFailed", jobFailed(`namespace="data"`, "backup"), "1m", "critical", "jobs",
 			"A backup or restore Job failed.", "kubectl -n data logs job/<job_name> --all-containers; see docs/restore.md."},
-		{"IntegrationJobFailed", `max by (namespace, job_name) (kube_job_status_failed{namespace="integrations"} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="integration"})`, "1m", "warning", "jobs",
+		{"IntegrationJobFailed", jobFailed(`namespace="integrations"`, "integration"), "1m", "warning", "jobs",
 			"An integration Job failed.", "kubectl -n integrations logs job/<job_name>; check its endpoint and token."},
-		{"MigrationJobFailed", `max by (namespace, job_name) (kube_job_status_failed{namespace=~"moodle|integrations"} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="migration"})`, "1m", "critical", "jobs",
+		{"MigrationJobFailed", jobFailed(`namespace=~"moodle|integrations"`, "migration"), "1m", "critical", "jobs",
 			"A migration copy or the pre-cut-over load test failed.", "kubectl -n <namespace> logs job/<job_name>; do not switch DNS; see docs/migration.md."},
 		{"ScheduledJobMissed", `(time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{namespace=~"data|integrations"})) > 3600`, "5m", "warning", "jobs",
 			"A backup or integration CronJob has not started within an hour of its schedule.", "kubectl -n <namespace> describe cronjob/<cronjob>: suspended, or the jobs pool cannot scale?"},

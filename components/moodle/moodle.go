@@ -11,11 +11,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"github.com/fieldcert/moodle-aks/infra"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
@@ -109,11 +109,11 @@ func (a *Args) upgradePod() *corev1.PodSpecArgs {
 	s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{
 		a.container("upgrade", []string{"moodle-admin", "upgrade"},
 			pods.FromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
-			value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
-			value("MOODLE_SITE_NAME", a.SiteName),
-			value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
-			value("MOODLE_MAINTENANCE", maintenance),
-			value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " "))),
+			pods.Value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
+			pods.Value("MOODLE_SITE_NAME", a.SiteName),
+			pods.Value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
+			pods.Value("MOODLE_MAINTENANCE", maintenance),
+			pods.Value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " "))),
 	}, initC)
 	s.RestartPolicy = pulumi.String("Never")
 	return s
@@ -156,10 +156,6 @@ func UpgradeJobName(image, pluginMode, language string, packs ...string) string 
 	return "moodle-upgrade-" + hex.EncodeToString(sum[:])[:10]
 }
 
-func value(env, v string) corev1.EnvVarArgs {
-	return corev1.EnvVarArgs{Name: pulumi.String(env), Value: pulumi.String(v)}
-}
-
 // env is what every Moodle container gets: config.php reads it.
 func (a *Args) env() corev1.EnvVarArray {
 	validate := "0"
@@ -176,12 +172,12 @@ func (a *Args) env() corev1.EnvVarArray {
 		pods.FromSecret("MOODLE_REDIS_SESSIONS_PASSWORD", infra.MoodleRedisSecret, "sessions-password"),
 		pods.FromSecret("MOODLE_REDIS_CACHE_HOST", infra.MoodleRedisSecret, "cache-host"),
 		pods.FromSecret("MOODLE_REDIS_CACHE_PASSWORD", infra.MoodleRedisSecret, "cache-password"),
-		value("MOODLE_HOSTNAME", a.Hostname),
-		value("MOODLE_DATAROOT", DataRoot),
-		value("MOODLE_LOCALCACHEDIR", LocalCacheDir),
-		value("MOODLE_LANG", a.DefaultLanguage),
-		value("MOODLE_PLUGIN_MODE", a.PluginMode),
-		value("PHP_OPCACHE_VALIDATE_TIMESTAMPS", validate),
+		pods.Value("MOODLE_HOSTNAME", a.Hostname),
+		pods.Value("MOODLE_DATAROOT", DataRoot),
+		pods.Value("MOODLE_LOCALCACHEDIR", LocalCacheDir),
+		pods.Value("MOODLE_LANG", a.DefaultLanguage),
+		pods.Value("MOODLE_PLUGIN_MODE", a.PluginMode),
+		pods.Value("PHP_OPCACHE_VALIDATE_TIMESTAMPS", validate),
 	}
 }
 

@@ -14,11 +14,11 @@ package mysql
 import (
 	"errors"
 	"fmt"
-	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"strconv"
 	"strings"
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
+	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"github.com/fieldcert/moodle-aks/infra"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"

@@ -40,6 +40,20 @@ func OnJobsPool(spec *corev1.PodSpecArgs) {
 	}}
 }
 
+// Value is an environment variable with a literal value.
+func Value(env, v string) corev1.EnvVarArgs {
+	return corev1.EnvVarArgs{Name: pulumi.String(env), Value: pulumi.String(v)}
+}
+
+// RunAs is a pod context that runs every container as uid (user and group)
+// under the runtime's default seccomp profile, with no fsGroup.
+func RunAs(uid int) *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{
+		RunAsUser: pulumi.Int(uid), RunAsGroup: pulumi.Int(uid), RunAsNonRoot: pulumi.Bool(true),
+		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
 // FromSecret is an environment variable read from a Secret's key.
 func FromSecret(env, secret, key string) corev1.EnvVarArgs {
 	return corev1.EnvVarArgs{Name: pulumi.String(env), ValueFrom: &corev1.EnvVarSourceArgs{

@@ -37,7 +37,7 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 		IngressIP:   target,
 		InsecureTLS: cfg.ACMEEnvironment == "staging",
 		OnJobsPool:  cfg.JobsPool.Enabled,
-		DependsOn:   r.workloadDeps(r.Moodle),
+		DependsOn:   r.workloadDeps(r.Moodle.Upgraded), // not two upgrades at once
 	}, pulumi.Providers(r.Cluster.Provider))
 	if err != nil {
 		return fmt.Errorf("deploying the migration: %w", err)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,4 +90,25 @@ func TestMigrationBadConfigExitsTwo(t *testing.T) {
 	assert.Contains(t, r.stderr, "moodle-aks:loadTest.duration")
 	assert.NotContains(t, r.stderr, "hunter2-in-plain-text")
 	assert.Empty(t, r.resources)
+}
+
+// The migration's Jobs wait for the site's own upgrade Job (never two
+// upgrades at once), and their dependencies are the same on every run.
+func TestMigrationWaitsForTheSiteUpgrade(t *testing.T) {
+	deps := func() map[string][]string {
+		out := map[string][]string{}
+		for _, r := range runStack(t, "dev", "testdata/migration.yaml").OfType("kubernetes:batch/v1:Job") {
+			out[r.Name] = r.Dependencies
+		}
+		return out
+	}
+	first := deps()
+	for _, job := range []string{"migration-files", "migration-db", "migration-upgrade", "migration-loadtest"} {
+		require.Contains(t, first, job)
+		assert.True(t, slices.ContainsFunc(first[job], func(d string) bool { return strings.HasSuffix(d, "::moodle-upgrade") }),
+			"%s waits for the site's upgrade Job", job)
+	}
+	for i := 0; i < 5; i++ {
+		assert.Equal(t, first, deps(), "dependencies do not vary between runs")
+	}
 }

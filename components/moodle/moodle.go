@@ -85,6 +85,10 @@ type Moodle struct {
 
 	// UpgradeJob is the name of the Job that upgrades to this image.
 	UpgradeJob string
+	// Upgraded is the upgrade Job: what a workload that needs the site's
+	// schema in place depends on (a concrete resource: depending on the
+	// component would take whichever children exist at that moment).
+	Upgraded pulumi.Resource
 
 	args Args
 }
@@ -312,6 +316,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("creating the upgrade Job: %w", err)
 	}
+	c.Upgraded = upgrade
 	afterUpgrade := append(append([]pulumi.ResourceOption{}, after...), pulumi.DependsOn([]pulumi.Resource{upgrade}))
 
 	// Maintenance mode from config: a Job per state, so switching runs it.

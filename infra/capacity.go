@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	moodleimage "github.com/fieldcert/moodle-aks/images/moodle"
 )
 
 // vmSizeParts reads the family letters and vCPU count of an Azure VM size:
@@ -78,9 +80,13 @@ var (
 func (v *validator) moodle(c *Config) {
 	v.between("webCpuMillis", c.WebCPUMillis, 100, 16000)
 	v.between("webMemoryMiB", c.WebMemoryMiB, 256, 32768)
+	baked := moodleimage.LanguagePacks()
 	for i, l := range c.LanguagePacks {
 		if !langRE.MatchString(l) {
 			v.fail(fmt.Sprintf("languagePacks[%d]", i), "%q is not a Moodle language code such as de or pt_br", l)
+		} else if !contains(baked, l) {
+			// The upgrade Job would stop on it in the cluster.
+			v.fail(fmt.Sprintf("languagePacks[%d]", i), "%q is not in the Moodle image (images/moodle/language-packs.txt has %v): add it there and rebuild moodleImage", l, baked)
 		}
 	}
 	if !langRE.MatchString(c.DefaultLanguage) {
@@ -123,6 +129,18 @@ func (v *validator) monitoring(c *Config) {
 	v.between("prometheusRetentionDays", c.PrometheusRetentionDays, 1, 365)
 	v.between("prometheusStorageGiB", c.PrometheusStorageGiB, 10, 4096)
 	v.image("apacheExporterImage", c.ApacheExporterImage)
+	if c.SMTPHost != "" {
+		// Moodle's own mail uses the relay too, and needs a no-reply sender.
+		if _, err := ParseEndpoint(c.SMTPHost); err != nil {
+			v.fail("smtpHost", "%q is not host:port", c.SMTPHost)
+		}
+		if !plainAddressRE.MatchString(c.SMTPFrom) {
+			v.fail("smtpFrom", "%q is not an email address, and smtpHost needs a sender (Moodle's no-reply address)", c.SMTPFrom)
+		}
+	}
+	if c.SMTPPassword != "" && c.SMTPUsername == "" {
+		v.fail("smtpUsername", "is required with smtpPassword")
+	}
 	if len(c.AlertEmails) > 0 {
 		if _, err := ParseEndpoint(c.SMTPHost); err != nil {
 			v.fail("smtpHost", "%q is not host:port, and alertEmails needs an SMTP relay", c.SMTPHost)

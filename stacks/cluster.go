@@ -46,7 +46,12 @@ func access() []mesh.Access {
 func egress(cfg *infra.Config, backupHost string) ([]mesh.Egress, []int, []int) {
 	var out []mesh.Egress
 	var moodlePorts, integrationPorts []int
-	for _, s := range cfg.MoodleEgress {
+	moodleEgress := cfg.MoodleEgress
+	if cfg.SMTPHost != "" {
+		// Moodle's own mail goes through the stack's relay.
+		moodleEgress = append(slices.Clone(moodleEgress), cfg.SMTPHost)
+	}
+	for _, s := range moodleEgress {
 		e, _ := infra.ParseEndpoint(s) // validated by infra.Load
 		out = append(out, mesh.Egress{Namespace: infra.NamespaceMoodle, Endpoint: e})
 		moodlePorts = append(moodlePorts, e.Port)

@@ -29,6 +29,10 @@ func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 	if cfg.PluginMode == "share" {
 		addons = AddonsShare
 	}
+	var smtpPassword pulumi.StringInput
+	if cfg.SMTPPassword != "" {
+		smtpPassword = pulumi.ToSecret(pulumi.String(cfg.SMTPPassword)).(pulumi.StringOutput)
+	}
 	m, err := moodle.New(ctx, "moodle", &moodle.Args{
 		Image:           cfg.MoodleImage,
 		Hostname:        cfg.Hostname,
@@ -46,6 +50,10 @@ func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 		Maintenance:     cfg.MaintenanceMode,
 		OnJobsPool:      cfg.JobsPool.Enabled,
 		ExporterImage:   cfg.ApacheExporterImage,
+		SMTPHost:        cfg.SMTPHost,
+		SMTPFrom:        cfg.SMTPFrom,
+		SMTPUsername:    cfg.SMTPUsername,
+		SMTPPassword:    smtpPassword,
 		DependsOn:       deps,
 	}, k8s)
 	if err != nil {

@@ -45,6 +45,8 @@ func Alerts(userPoolMax int) []Alert {
 		// Jobs.
 		{"MoodleCronNotRunning", `time() - max(kube_cronjob_status_last_successful_time{namespace="moodle",cronjob="moodle-cron"}) > 600`, "1m", "critical", "jobs",
 			"Moodle cron has not succeeded for 10 minutes.", "kubectl -n moodle get jobs -l app=moodle-cron; read the last failed run's log."},
+		{"MoodleUpgradeFailed", jobFailed(`namespace="moodle"`, "upgrade"), "1m", "critical", "jobs",
+			"The Moodle upgrade (or install) Job failed: the site stays in maintenance mode.", "kubectl -n moodle logs job/<job_name>; see docs/alerts.md#moodleupgradefailed before switching maintenance off."},
 		{"BackupJobFailed", jobFailed(`namespace="data"`, "backup"), "1m", "critical", "jobs",
 			"A backup or restore Job failed.", "kubectl -n data logs job/<job_name> --all-containers; see docs/restore.md."},
 		{"IntegrationJobFailed", jobFailed(`namespace="integrations"`, "integration"), "1m", "warning", "jobs",

@@ -44,6 +44,13 @@ const AdminSecret = "moodle-admin"
 // exporterPort is the Apache exporter's metrics port.
 const exporterPort = 9117
 
+// StatusPort is Apache's status endpoint, on the pod's loopback only
+// (images/moodle/apache.conf): the exporter reads it, nothing routes to it.
+const StatusPort = 8081
+
+// SMTPSecret holds the SMTP password Moodle's own mail logs in with.
+const SMTPSecret = "moodle-smtp"
+
 // Args configures Moodle.
 type Args struct {
 	// Image is the Moodle image built from images/moodle, pinned (required).
@@ -63,7 +70,7 @@ type Args struct {
 	// DefaultLanguage is the site language (required).
 	DefaultLanguage string
 	// LanguagePacks are the packs the site offers; the upgrade Job checks
-	// the image has them (they are baked in with LANG_PACKS).
+	// the image has them (images/moodle/language-packs.txt; infra checks it first).
 	LanguagePacks []string
 	// SiteName and AdminEmail are used when an empty database is installed.
 	SiteName, AdminEmail string
@@ -71,6 +78,11 @@ type Args struct {
 	Maintenance bool
 	// OnJobsPool runs cron and the admin jobs on the jobs pool.
 	OnJobsPool bool
+	// SMTPHost ("host:port"), SMTPFrom, SMTPUsername and SMTPPassword
+	// (secret) are the relay Moodle's own mail goes through (password resets,
+	// notifications); all optional, SMTPFrom required with SMTPHost.
+	SMTPHost, SMTPFrom, SMTPUsername string
+	SMTPPassword                     pulumi.StringInput
 	// ExporterImage is the Apache exporter sidecar of the web pods, pinned
 	// (required): Prometheus reads workers and requests from it.
 	ExporterImage string
@@ -149,6 +161,12 @@ func (a *Args) validate() error {
 	if len(a.DependsOn) == 0 {
 		errs = append(errs, errors.New("dependsOn is required"))
 	}
+	if a.SMTPHost != "" && a.SMTPFrom == "" {
+		errs = append(errs, errors.New("smtpFrom is required with smtpHost (Moodle's no-reply address)"))
+	}
+	if a.SMTPPassword != nil && a.SMTPUsername == "" {
+		errs = append(errs, errors.New("an SMTP password needs smtpUsername"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -166,7 +184,7 @@ func (a *Args) env() corev1.EnvVarArray {
 	if a.PluginMode == "share" {
 		validate = "1" // code on the share can change under a running pod
 	}
-	return corev1.EnvVarArray{
+	env := corev1.EnvVarArray{
 		pods.FromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
 		pods.FromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
 		pods.FromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
@@ -183,6 +201,16 @@ func (a *Args) env() corev1.EnvVarArray {
 		pods.Value("MOODLE_PLUGIN_MODE", a.PluginMode),
 		pods.Value("PHP_OPCACHE_VALIDATE_TIMESTAMPS", validate),
 	}
+	if a.SMTPHost != "" {
+		env = append(env, pods.Value("MOODLE_SMTP_HOST", a.SMTPHost), pods.Value("MOODLE_SMTP_FROM", a.SMTPFrom))
+		if a.SMTPUsername != "" {
+			env = append(env, pods.Value("MOODLE_SMTP_USER", a.SMTPUsername))
+		}
+		if a.SMTPPassword != nil {
+			env = append(env, pods.FromSecret("MOODLE_SMTP_PASSWORD", SMTPSecret, "password"))
+		}
+	}
+	return env
 }
 
 // volumes and mounts of every Moodle pod: the shared moodledata, per-pod
@@ -296,6 +324,17 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("creating the admin secret: %w", err)
 	}
 	ready := append(append([]pulumi.Resource{}, accounts...), adminSecret)
+	if a.SMTPHost != "" && a.SMTPPassword != nil {
+		smtp, err := corev1.NewSecret(ctx, name+"-smtp", &corev1.SecretArgs{
+			Metadata:   meta(SMTPSecret, nil),
+			Type:       pulumi.String("Opaque"),
+			StringData: pulumi.StringMap{"password": pulumi.ToSecret(a.SMTPPassword).(pulumi.StringOutput)},
+		}, in...)
+		if err != nil {
+			return nil, fmt.Errorf("creating the SMTP secret: %w", err)
+		}
+		ready = append(ready, smtp)
+	}
 	after := append(append([]pulumi.ResourceOption{}, in...), pulumi.DependsOn(ready))
 
 	// The upgrade (or first install) of this code, in maintenance mode.
@@ -373,7 +412,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	exporter := corev1.ContainerArgs{
 		Name:  pulumi.String("apache-exporter"),
 		Image: pulumi.String(a.ExporterImage),
-		Args:  pulumi.StringArray{pulumi.String("--scrape_uri=http://127.0.0.1:" + strconv.Itoa(infra.MoodleWebPort) + "/server-status?auto")},
+		Args:  pulumi.StringArray{pulumi.String("--scrape_uri=http://127.0.0.1:" + strconv.Itoa(StatusPort) + "/server-status?auto")},
 		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(exporterPort)}},
 		Resources: &corev1.ResourceRequirementsArgs{
 			Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
@@ -475,8 +514,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	// Cron every minute, never two at once, on the jobs pool when there is one.
+	// --keep-alive=0: one pass, then exit. Moodle's default keeps cron.php
+	// polling for three minutes, so with Forbid two of three schedules were
+	// skipped; a pass ends well within the minute once the site is warm.
 	cronLabels := pulumi.StringMap{infra.AppLabel: pulumi.String("moodle-cron"), infra.AlertLabel: pulumi.String("cron"), infra.SeverityLabel: pulumi.String("warning")}
-	cronSpec := a.podSpec(infra.MoodleCronServiceAccount, true, corev1.ContainerArray{a.container("cron", []string{"php", CodeDir + "/admin/cli/cron.php"})}, nil)
+	cronSpec := a.podSpec(infra.MoodleCronServiceAccount, true, corev1.ContainerArray{a.container("cron", []string{"php", CodeDir + "/admin/cli/cron.php", "--keep-alive=0"})}, nil)
 	cronSpec.RestartPolicy = pulumi.String("Never")
 	if _, err := batchv1.NewCronJob(ctx, name+"-cron", &batchv1.CronJobArgs{
 		Metadata: meta("moodle-cron", cronLabels),

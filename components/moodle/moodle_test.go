@@ -89,6 +89,49 @@ func TestWebDeployment(t *testing.T) {
 	assert.True(t, local, "the local cache is per pod")
 }
 
+func TestExporterReadsTheLoopbackStatusPort(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	d := get(t, rec, "kubernetes:apps/v1:Deployment", "moodle-web")
+	cs := d.Input("spec.template.spec.containers").([]any)
+	require.Len(t, cs, 2)
+	exp := cs[1].(map[string]any)
+	assert.Equal(t, []any{"--scrape_uri=http://127.0.0.1:8081/server-status?auto"}, exp["args"], "apache.conf serves status on loopback 8081 only")
+	for _, p := range cs[0].(map[string]any)["ports"].([]any) {
+		assert.NotEqual(t, float64(StatusPort), p.(map[string]any)["containerPort"], "the status port is not a container port")
+	}
+}
+
+func TestMoodleMailThroughTheRelay(t *testing.T) {
+	a := args()
+	a.SMTPHost, a.SMTPFrom, a.SMTPUsername = "smtp.example.com:587", "noreply@fieldcert.example", "moodle"
+	a.SMTPPassword = pulumi.ToSecret(pulumi.String("s3cret")).(pulumi.StringOutput)
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	sec := get(t, rec, "kubernetes:core/v1:Secret", "moodle-smtp")
+	assert.Equal(t, SMTPSecret, sec.Input("metadata.name"))
+	assert.Equal(t, "[secret]", sec.Input("stringData"), "the password stays secret")
+	for _, name := range []string{"moodle-web", "moodle-cron"} {
+		typ := "kubernetes:apps/v1:Deployment"
+		path := "spec.template.spec.containers"
+		if name == "moodle-cron" {
+			typ, path = "kubernetes:batch/v1:CronJob", "spec.jobTemplate.spec.template.spec.containers"
+		}
+		e := env(get(t, rec, typ, name).Input(path).([]any)[0].(map[string]any))
+		assert.Equal(t, "smtp.example.com:587", e["MOODLE_SMTP_HOST"]["value"], name)
+		assert.Equal(t, "noreply@fieldcert.example", e["MOODLE_SMTP_FROM"]["value"], name)
+		assert.Equal(t, "moodle", e["MOODLE_SMTP_USER"]["value"], name)
+		assert.Equal(t, SMTPSecret, e["MOODLE_SMTP_PASSWORD"]["valueFrom"].(map[string]any)["secretKeyRef"].(map[string]any)["name"], name)
+	}
+
+	rec, err = run(t, args())
+	require.NoError(t, err)
+	_, ok := rec.Named("kubernetes:core/v1:Secret", "moodle-smtp")
+	assert.False(t, ok, "no relay, no secret")
+	d := get(t, rec, "kubernetes:apps/v1:Deployment", "moodle-web")
+	assert.NotContains(t, env(d.Input("spec.template.spec.containers").([]any)[0].(map[string]any)), "MOODLE_SMTP_HOST")
+}
+
 func TestHPAAndPDBTargetTheDeployment(t *testing.T) {
 	rec, err := run(t, args())
 	require.NoError(t, err)
@@ -121,7 +164,7 @@ func TestCronUsesTheSameImageEveryMinute(t *testing.T) {
 	pod := cj.Input("spec.jobTemplate.spec.template.spec").(map[string]any)
 	c := pod["containers"].([]any)[0].(map[string]any)
 	assert.Equal(t, image, c["image"], "cron runs the web pods' image")
-	assert.Equal(t, []any{"php", "/var/www/moodle/admin/cli/cron.php"}, c["command"])
+	assert.Equal(t, []any{"php", "/var/www/moodle/admin/cli/cron.php", "--keep-alive=0"}, c["command"], "one pass per schedule: Moodle's default keep-alive holds a run for 3 minutes")
 	assert.Equal(t, "jobs", pod["nodeSelector"].(map[string]any)["moodle.fieldcert/pool"])
 	assert.Equal(t, "cron", cj.Input("spec.jobTemplate.metadata.labels").(map[string]any)[infra.AlertLabel])
 }

@@ -1,7 +1,7 @@
 <?php
 // CI check of config.php without a Moodle tree: loads it with a complete
 // environment and asserts the settings the region stacks depend on.
-putenv('MOODLE_CONFIG_CHECK=1');
+define('MOODLE_CONFIG_ONLY', true);
 foreach ([
     'MOODLE_DB_HOST' => 'mysql.data.svc.cluster.local', 'MOODLE_DB_NAME' => 'moodle',
     'MOODLE_DB_USER' => 'moodle', 'MOODLE_DB_PASSWORD' => 'pw', 'MOODLE_HOSTNAME' => 'learn.example.com',
@@ -24,6 +24,9 @@ $checks = [
     'collation'      => $CFG->dboptions['dbcollation'] === 'utf8mb4_unicode_ci',
     'lang'           => $CFG->lang === 'de',
     'cron cli only'  => $CFG->cronclionly === true,
+    'db type'        => $CFG->dbtype === 'mysqli',
+    'client address' => $CFG->getremoteaddrconf === 3 && $CFG->reverseproxy === false,
+    'no smtp unset'  => !isset($CFG->smtphosts),
 ];
 $failed = array_keys(array_filter($checks, fn($ok) => !$ok));
 if ($failed) {

@@ -7,20 +7,29 @@ unset($CFG);
 global $CFG;
 $CFG = new stdClass();
 
-/** Reads a required environment variable or stops with its name. */
+/**
+ * Reads a required environment variable or stops with its name. Works under
+ * Apache too (no STDERR there): the message goes to PHP's error log, which is
+ * the container's stderr in both cases, and a web request gets a 500.
+ */
 function moodle_env(string $name, ?string $default = null): string {
     $value = getenv($name);
     if ($value === false || $value === '') {
         if ($default !== null) {
             return $default;
         }
-        fwrite(STDERR, "config.php: environment variable $name is required\n");
+        error_log("config.php: environment variable $name is required");
+        if (PHP_SAPI !== 'cli' && !headers_sent()) {
+            http_response_code(500);
+        }
         exit(1);
     }
     return $value;
 }
 
-$CFG->dbtype    = 'mysqli';
+// mysqli for MySQL (production); mariadb where the server is MariaDB (the
+// tests that run this image's files on Debian's MariaDB).
+$CFG->dbtype    = moodle_env('MOODLE_DB_TYPE', 'mysqli');
 $CFG->dblibrary = 'native';
 $CFG->dbhost    = moodle_env('MOODLE_DB_HOST');
 $CFG->dbname    = moodle_env('MOODLE_DB_NAME');
@@ -36,7 +45,14 @@ $CFG->dboptions = [
 // One wwwroot for every pod; TLS ends at the Istio gateway.
 $CFG->wwwroot  = 'https://' . moodle_env('MOODLE_HOSTNAME');
 $CFG->sslproxy = true;
+// The gateway keeps the Host header, so this is not a "reverse proxy" site
+// in Moodle's sense (one that is reached under another name).
 $CFG->reverseproxy = false;
+// The client's address: Apache's mod_remoteip already took it from the one
+// X-Forwarded-For entry a trusted hop added (apache.conf). Moodle reads
+// REMOTE_ADDR only and never the raw headers, which a client can forge:
+// GETREMOTEADDR_SKIP_HTTP_CLIENT_IP (1) | GETREMOTEADDR_SKIP_HTTP_X_FORWARDED_FOR (2).
+$CFG->getremoteaddrconf = 3;
 
 // Shared data on the NFS share; per-pod caches never shared.
 $CFG->dataroot      = moodle_env('MOODLE_DATAROOT', '/moodledata');
@@ -57,12 +73,28 @@ $CFG->session_redis_acquire_lock_timeout = 120;
 $CFG->session_redis_lock_expire = 7200;
 $CFG->session_redis_serializer_use_igbinary = false;
 
-// The application cache (MUC) store is configured in the admin UI against
-// the "cache" Redis instance; its host and password are here for that.
+// The application and session caches (MUC) live in the "cache" Redis
+// instance (allkeys-lru, not persistent). moodle-admin configure-caches, run
+// by the upgrade Job, writes that store and its mappings into the shared
+// cache configuration from these two values, so every replica has the same.
 $CFG->moodle_redis_cache_host = moodle_env('MOODLE_REDIS_CACHE_HOST');
 $CFG->moodle_redis_cache_password = moodle_env('MOODLE_REDIS_CACHE_PASSWORD');
 
-// Language packs baked into the image.
+// Moodle's own mail (password resets, notifications) through the stack's
+// SMTP relay; without MOODLE_SMTP_HOST Moodle uses PHP's mail(), which the
+// image cannot deliver.
+if (getenv('MOODLE_SMTP_HOST')) {
+    $CFG->smtphosts = getenv('MOODLE_SMTP_HOST');
+    // STARTTLS on the submission port; implicit TLS on 465.
+    $CFG->smtpsecure = str_ends_with($CFG->smtphosts, ':465') ? 'ssl' : 'tls';
+    $CFG->smtpauthtype = 'LOGIN';
+    $CFG->smtpuser = (string) getenv('MOODLE_SMTP_USER');
+    $CFG->smtppass = (string) getenv('MOODLE_SMTP_PASSWORD');
+    $CFG->noreplyaddress = moodle_env('MOODLE_SMTP_FROM');
+}
+
+// Language packs baked into the image. The site language is set here, for
+// every pod, and so cannot be changed in the admin UI or with cfg.php.
 $CFG->langotherroot = '/var/www/langpacks';
 $CFG->lang = moodle_env('MOODLE_LANG', 'en');
 
@@ -73,8 +105,9 @@ $CFG->disableupdateautodeploy = moodle_env('MOODLE_PLUGIN_MODE', 'baked') === 'b
 $CFG->preventexecpath = true;
 $CFG->admin = 'admin';
 
-if (getenv('MOODLE_CONFIG_CHECK') === '1') {
-    // Lets CI check this file without a Moodle tree (see .ci/run).
+if (defined('MOODLE_CONFIG_ONLY')) {
+    // The readiness probe (health.php) and the CI check (check-config.php)
+    // read these settings without starting Moodle.
     return;
 }
 require_once(__DIR__ . '/lib/setup.php');

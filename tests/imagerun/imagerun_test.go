@@ -1,0 +1,457 @@
+package imagerun
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hostname is the dev stack's site, as the rendered MOODLE_HOSTNAME says.
+func hostname(t *testing.T, c container) string {
+	for _, e := range c.Env {
+		if e.Name == "MOODLE_HOSTNAME" {
+			return e.Value
+		}
+	}
+	require.Fail(t, "the web container has no MOODLE_HOSTNAME")
+	return ""
+}
+
+// client talks to Apache on 8080 as the pod's sidecar does: from loopback,
+// with the site's Host, the gateway's X-Forwarded-Proto and an
+// X-Forwarded-For that ends with the address the gateway saw.
+type client struct {
+	t      *testing.T
+	port   int
+	host   string
+	jar    http.CookieJar
+	client *http.Client
+}
+
+// gatewayClientIP is the address the ingress gateway appends to
+// X-Forwarded-For (a documentation address, as a learner's would be).
+const gatewayClientIP = "203.0.113.7"
+
+// forgedIP is what a client puts into X-Forwarded-For itself.
+const forgedIP = "198.51.100.66"
+
+func newClient(t *testing.T, port int, host string) *client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	c := &client{t: t, port: port, host: host, jar: jar}
+	c.client = &http.Client{
+		Timeout:       60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c
+}
+
+// do sends one request; the cookie jar is keyed by the public URL.
+func (c *client) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, "http://127.0.0.1:"+strconv.Itoa(c.port)+path, body)
+	require.NoError(c.t, err)
+	req.Host = c.host
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-For", forgedIP+", "+gatewayClientIP)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	public, _ := url.Parse("https://" + c.host + path)
+	for _, ck := range c.jar.Cookies(public) {
+		req.AddCookie(ck)
+	}
+	resp, err := c.client.Do(req)
+	require.NoError(c.t, err, "%s %s", method, path)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(c.t, err)
+	c.jar.SetCookies(public, resp.Cookies())
+	return resp, string(b)
+}
+
+// get follows Moodle's redirects on the site (at most 5), failing on a loop
+// or on a redirect away from https://<host>.
+func (c *client) get(path string) (*http.Response, string) {
+	c.t.Helper()
+	seen := map[string]bool{}
+	for range 5 {
+		resp, body := c.do("GET", path, nil, nil)
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
+			return resp, body
+		}
+		loc := resp.Header.Get("Location")
+		require.Truef(c.t, strings.HasPrefix(loc, "https://"+c.host+"/"), "%s redirects to %q, not to https://%s/", path, loc, c.host)
+		next := strings.TrimPrefix(loc, "https://"+c.host)
+		require.Falsef(c.t, seen[next], "redirect loop at %s", next)
+		seen[next] = true
+		path = next
+	}
+	require.Failf(c.t, "redirects", "more than 5 redirects from %s", path)
+	return nil, ""
+}
+
+// probe asks as the kubelet does: the pod's address as Host, no proxy headers.
+func probeGet(t *testing.T, port int, path string) (int, string) {
+	req, err := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(port)+path, nil)
+	require.NoError(t, err)
+	req.Host = "10.244.1.17:" + strconv.Itoa(port)
+	resp, err := (&http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var logintoken = regexp.MustCompile(`name="logintoken" value="([^"]+)"`)
+
+// TestMoodleImageRunsForReal runs the image's files as the dev stack's pods
+// run them and checks what the issue that introduced it lists, step by step
+// (go test -v ./tests/imagerun names each step).
+func TestMoodleImageRunsForReal(t *testing.T) {
+	skipWithoutMoodle(t)
+	requirePackages(t)
+	s := newSite(t)
+
+	web := deploymentPod(t, "moodle-web")
+	moodleC := web.container(t, "moodle")
+	exporter := web.container(t, "apache-exporter")
+	upgrade := jobPod(t, "moodle-upgrade-*").container(t, "upgrade")
+	maintenance := jobPod(t, "moodle-maintenance-*").container(t, "maintenance")
+	cron := cronJobPod(t, "moodle-cron").container(t, "cron")
+	host := hostname(t, moodleC)
+	require.Len(t, moodleC.Ports, 1)
+	port := moodleC.Ports[0].ContainerPort
+
+	// Each step is a subtest; the site and the client report to it.
+	c := newClient(t, port, host)
+	step := func(name string, f func(t *testing.T)) {
+		ok := t.Run(name, func(st *testing.T) {
+			s.t, c.t = st, st
+			defer func() { s.t, c.t = t, t }()
+			f(st)
+		})
+		if !ok {
+			t.FailNow()
+		}
+	}
+
+	step("image layout as the Dockerfile builds it; apache2 -t passes", func(t *testing.T) {
+		s.buildLayout()
+		out, err := s.nsCmd(wwwDataUID, s.env(moodleC), "bash", "-c", ". /etc/apache2/envvars && apache2 -t").CombinedOutput()
+		require.NoError(t, err, "apache2 -t as www-data: %s", out)
+		assert.Contains(t, string(out), "Syntax OK")
+	})
+	step("services: MariaDB, sessions Redis and cache Redis on loopback", func(t *testing.T) { s.startServices() })
+
+	step("upgrade Job on an empty database installs Moodle (exit 0)", func(t *testing.T) {
+		out, code := s.runContainer(upgrade, 20*time.Minute)
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "installing an empty database at 4.5.6 (Build: 20250811)")
+		assert.Contains(t, out, "configure-caches: added store redis-cache")
+		assert.NoFileExists(t, s.path("/moodledata/climaintenance.html"), "the site is not left in maintenance")
+	})
+	step("upgrade Job again is a no-op upgrade (exit 0)", func(t *testing.T) {
+		out, code := s.runContainer(upgrade, 10*time.Minute)
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "the database is at 4.5.6 (Build: 20250811) already: no upgrade")
+		assert.Contains(t, out, "configure-caches: updated store redis-cache")
+		assert.NoFileExists(t, s.path("/moodledata/climaintenance.html"), "the site is not left in maintenance")
+	})
+
+	step("config.php's early failure is logged under Apache, with a 500", func(t *testing.T) {
+		var env []string
+		for _, e := range s.env(moodleC) {
+			if !strings.HasPrefix(e, "MOODLE_DB_HOST=") {
+				env = append(env, e)
+			}
+		}
+		cmd := s.nsCmd(wwwDataUID, env, s.df.cmd[0], s.df.cmd[1:]...)
+		out := &syncBuffer{}
+		s.capture(cmd, out)
+		require.NoError(t, cmd.Start())
+		s.started()
+		defer stop(cmd)
+		require.Eventually(t, func() bool { return dial(port) }, 60*time.Second, 300*time.Millisecond, "Apache without MOODLE_DB_HOST starts: %s", out)
+		code, _ := probeGet(t, port, "/health.php")
+		assert.Equal(t, http.StatusInternalServerError, code)
+		assert.Eventually(t, func() bool {
+			return strings.Contains(out.String(), "config.php: environment variable MOODLE_DB_HOST is required")
+		}, 10*time.Second, 200*time.Millisecond, "the message reaches Apache's stderr (kubectl logs): %s", out.String())
+	})
+
+	step("web container starts as the pod runs it", func(t *testing.T) {
+		s.apache, s.apacheL = s.startApache(moodleC)
+		require.Eventually(t, func() bool { return dial(port) }, 60*time.Second, 300*time.Millisecond, "Apache starts: %s", s.apacheL)
+	})
+
+	step("probes on the rendered paths answer 200 with the pod's address as Host", func(t *testing.T) {
+		for name, p := range map[string]*probe{"startup": moodleC.StartupProbe, "liveness": moodleC.LivenessProbe, "readiness": moodleC.ReadinessProbe} {
+			require.NotNil(t, p, name)
+			require.NotNil(t, p.HTTPGet, name)
+			require.Equal(t, port, p.HTTPGet.Port, name)
+			code, body := probeGet(t, port, p.HTTPGet.Path)
+			assert.Equal(t, http.StatusOK, code, "%s probe %s: %s", name, p.HTTPGet.Path, body)
+			assert.Equal(t, "ok\n", body, name)
+		}
+	})
+
+	step("readiness fails (503, logged) when moodledata is not writable", func(t *testing.T) {
+		require.NoError(t, os.Chmod(s.path("/moodledata"), 0o500))
+		code, body := probeGet(t, port, moodleC.ReadinessProbe.HTTPGet.Path)
+		require.NoError(t, os.Chmod(s.path("/moodledata"), 0o2770))
+		assert.Equal(t, http.StatusServiceUnavailable, code, body)
+		assert.Contains(t, body, "dataroot /moodledata is not a writable directory")
+		assert.Eventually(t, func() bool { return strings.Contains(s.apacheL.String(), "health.php: not ready") },
+			10*time.Second, 200*time.Millisecond, "PHP's error_log reaches Apache's stderr")
+	})
+
+	step("front page 200 behind the proxy, no redirect loop", func(t *testing.T) {
+		resp, body := c.get("/")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.Contains(t, body, "https://"+host+"/", "links use the one wwwroot")
+		assert.NotContains(t, body, "http://"+host+"/", "no plain-http links behind the TLS gateway")
+	})
+	step("admin login", func(t *testing.T) {
+		resp, body := c.get("/login/index.php")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		m := logintoken.FindStringSubmatch(body)
+		require.NotNil(t, m, "the login form has a logintoken")
+		resp, body = c.do("POST", "/login/index.php", url.Values{
+			"username": {"admin"}, "password": {s.secrets["moodle-admin"]["password"]}, "logintoken": {m[1]},
+		}, nil)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		// Moodle's session test follows an accepted login.
+		loc := resp.Header.Get("Location")
+		require.Contains(t, loc, "/login/index.php?testsession=", "the login was accepted")
+		resp, body = c.get(strings.TrimPrefix(loc, "https://"+host))
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		resp, body = c.get("/my/")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, body, "Admin User", "the dashboard is the admin's")
+	})
+	step("the session is in the sessions Redis", func(t *testing.T) {
+		public, _ := url.Parse("https://" + host + "/")
+		var sid string
+		for _, ck := range c.jar.Cookies(public) {
+			if ck.Name == "MoodleSession" {
+				sid = ck.Value
+			}
+		}
+		require.NotEmpty(t, sid, "Moodle set its session cookie")
+		r := s.secrets["moodle-redis"]
+		// Moodle 4.5's handler: a hash "session_<id>" under the configured
+		// prefix (session_redis_prefix "sess_"), holding the user's id.
+		key := "sess_session_" + sid
+		admin := s.sql("SELECT id FROM moodle.mdl_user WHERE username='admin'")
+		// Values are PHP-serialized (session_redis_serializer_use_igbinary off).
+		assert.Equal(t, "i:"+admin+";", s.redis(sessionsHost, r["sessions-password"], "HGET", key, "userid"), "the admin's session lives in the sessions instance")
+		assert.Equal(t, "0", s.redis(cacheHost, r["cache-password"], "EXISTS", key), "and not in the cache instance")
+	})
+	step("the application cache is in the cache Redis", func(t *testing.T) {
+		r := s.secrets["moodle-redis"]
+		keys := s.redis(cacheHost, r["cache-password"], "--scan", "--pattern", "muc_*")
+		assert.NotEmpty(t, keys, "Moodle's application caches wrote to the cache instance")
+		muc, err := os.ReadFile(s.path("/moodledata/muc/config.php"))
+		require.NoError(t, err, "the shared cache configuration exists")
+		assert.Contains(t, string(muc), "'redis-cache'")
+		assert.Contains(t, string(muc), cacheHost+":6379")
+	})
+	step("client address: the gateway's entry, never the client's own", func(t *testing.T) {
+		assert.Equal(t, gatewayClientIP, s.sql("SELECT lastip FROM moodle.mdl_user WHERE username='admin'"))
+		assert.Equal(t, gatewayClientIP, s.sql("SELECT ip FROM moodle.mdl_logstore_standard_log WHERE eventname='\\\\core\\\\event\\\\user_loggedin' ORDER BY id DESC LIMIT 1"))
+	})
+	step("server-status: for the exporter on loopback only, never through the site", func(t *testing.T) {
+		var scrape string
+		for _, a := range exporter.Args {
+			if v, ok := strings.CutPrefix(a, "--scrape_uri="); ok {
+				scrape = v
+			}
+		}
+		require.NotEmpty(t, scrape, "the exporter has a --scrape_uri")
+		resp, err := http.Get(scrape)
+		require.NoError(t, err, "the exporter's URL answers")
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, string(b), "BusyWorkers:")
+		for _, p := range []string{"/server-status", "/server-status?auto"} {
+			resp, body := c.do("GET", p, nil, nil)
+			assert.Contains(t, []int{403, 404}, resp.StatusCode, "%s through the site: %s", p, body)
+		}
+		u, _ := url.Parse(scrape)
+		if ip := hostIP(); ip != "" {
+			_, err := net.DialTimeout("tcp", net.JoinHostPort(ip, u.Port()), 2*time.Second)
+			assert.Error(t, err, "the status port is not open on the pod's address %s", ip)
+		}
+	})
+	step("internal files are not served; plugin scripts are", func(t *testing.T) {
+		// Moodle's own list (core\check\environment\publicpaths).
+		out, err := s.nsCmd(wwwDataUID, s.env(moodleC), "php", "-r", `define('CLI_SCRIPT', true); require '/var/www/moodle/config.php';
+			$paths = [];
+			foreach ((new \core\check\environment\publicpaths())->get_pathsets() as $set) { $paths = array_merge($paths, $set['404'] ?? []); }
+			echo json_encode($paths);`).Output()
+		require.NoError(t, err, string(out))
+		var paths []string
+		require.NoError(t, json.Unmarshal(out, &paths), string(out))
+		require.Greater(t, len(paths), 15, "Moodle lists its paths")
+		for _, p := range append(paths, "config.php", "package.json", ".stylelintrc", "lib/db/install.xml", "admin/environment.xml") {
+			resp, _ := c.do("GET", "/"+p, nil, nil)
+			assert.Contains(t, []int{403, 404}, resp.StatusCode, "/%s must not be served", p)
+		}
+		// Without a quiz id Moodle answers with its own error page: what
+		// matters is that PHP ran it (Apache's rule refused it before).
+		resp, body := c.do("GET", "/mod/quiz/accessrule/seb/config.php", nil, nil)
+		assert.NotEqual(t, http.StatusForbidden, resp.StatusCode, "Safe Exam Browser's config.php is a Moodle script")
+		assert.Contains(t, body, "M.cfg = ", "Moodle rendered the answer")
+	})
+	step("maintenance on and off through the rendered maintenance command", func(t *testing.T) {
+		require.Equal(t, []string{"moodle-admin", "maintenance", "off"}, maintenance.Command, "dev renders maintenance off")
+		on := maintenance
+		on.Command = []string{"moodle-admin", "maintenance", "on"}
+		out, code := s.runContainer(on, 5*time.Minute)
+		require.Equal(t, 0, code, out)
+		resp, body := c.do("GET", "/", nil, nil)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+		assert.Contains(t, body, "maintenance", "Moodle's maintenance page, not the gateway's")
+		code, _ = probeGet(t, port, moodleC.ReadinessProbe.HTTPGet.Path)
+		assert.Equal(t, http.StatusOK, code, "pods stay ready in maintenance, so users see Moodle's page")
+		out, code = s.runContainer(maintenance, 5*time.Minute)
+		require.Equal(t, 0, code, out)
+		resp, body = c.get("/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	})
+	step("a failed upgrade stays in maintenance, says so, and the next run recovers", func(t *testing.T) {
+		// A newer release (version.php bumped) that carries a plugin needing
+		// a newer Moodle: the upgrade is pending, and upgrade.php refuses it
+		// after maintenance is on.
+		vp := s.path("/var/www/moodle/version.php")
+		v, err := os.ReadFile(vp)
+		require.NoError(t, err)
+		bumped := strings.Replace(string(v), "$version  = 2024100706.00;", "$version  = 2024100706.01;", 1)
+		require.NotEqual(t, string(v), bumped, "version.php has the version this test bumps")
+		require.NoError(t, os.WriteFile(vp, []byte(bumped), 0o644))
+		plugin := s.path("/var/www/moodle/local/needsnewer")
+		require.NoError(t, os.MkdirAll(plugin, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(plugin, "version.php"), []byte("<?php\ndefined('MOODLE_INTERNAL') || die();\n"+
+			"$plugin->component = 'local_needsnewer';\n$plugin->version = 2024100700;\n$plugin->requires = 2099010100;\n"), 0o644))
+		out, code := s.runContainer(upgrade, 10*time.Minute)
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "upgrading the database to 4.5.6 (Build: 20250811) (maintenance mode on)")
+		assert.Contains(t, out, "failed: the site stays in maintenance mode")
+		assert.Contains(t, out, "MoodleUpgradeFailed")
+		assert.FileExists(t, s.path("/moodledata/climaintenance.html"))
+		resp, body := c.do("GET", "/", nil, nil)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "users get Moodle's maintenance page: %s", body)
+		code, _ = probeGet(t, port, moodleC.ReadinessProbe.HTTPGet.Path)
+		assert.Equal(t, http.StatusOK, code, "the pods stay ready")
+
+		// The runbook's way out: fix the cause (an image without the
+		// plugin), run the Job again.
+		require.NoError(t, os.RemoveAll(plugin))
+		out, code = s.runContainer(upgrade, 10*time.Minute)
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "upgrading the database to")
+		assert.NoFileExists(t, s.path("/moodledata/climaintenance.html"), "a passing upgrade switches maintenance off")
+		assert.Equal(t, "2024100706.01", s.sql("SELECT value FROM moodle.mdl_config WHERE name='version'"))
+		// The rollout: new web pods with the new code.
+		stop(s.apache)
+		s.apache, s.apacheL = s.startApache(moodleC)
+		require.Eventually(t, func() bool { return dial(port) }, 60*time.Second, 300*time.Millisecond, "Apache restarts: %s", s.apacheL)
+		resp, body = c.get("/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+	})
+	step("OPcache serves the code but never the shared cache configuration", func(t *testing.T) {
+		// A probe script in the test's copy of the code reports OPcache's view.
+		probe := s.path("/var/www/moodle/opcache-probe.php")
+		require.NoError(t, os.WriteFile(probe, []byte(`<?php header('Content-Type: application/json');
+echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? false,
+  'scripts' => array_keys(opcache_get_status(true)['scripts'] ?? []),
+  'blacklist' => opcache_get_configuration()['blacklist'] ?? []]);`), 0o644))
+		defer os.Remove(probe)
+		for range 3 {
+			c.get("/")
+		}
+		resp, body := c.do("GET", "/opcache-probe.php", nil, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		var st struct {
+			Enabled   bool     `json:"enabled"`
+			Scripts   []string `json:"scripts"`
+			Blacklist []string `json:"blacklist"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &st), body)
+		assert.True(t, st.Enabled, "OPcache is on in the web pods")
+		assert.Contains(t, st.Scripts, "/var/www/moodle/lib/setup.php", "Moodle's code is cached")
+		assert.Contains(t, st.Blacklist, "/moodledata/muc/config.php")
+		assert.NotContains(t, st.Scripts, "/moodledata/muc/config.php", "every request reads the shared cache configuration from moodledata")
+	})
+	step("cron runs to completion, within its one-minute schedule once warm", func(t *testing.T) {
+		out, code := s.runContainer(cron, 15*time.Minute)
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "Cron run completed")
+		start := time.Now()
+		out, code = s.runContainer(cron, 5*time.Minute)
+		took := time.Since(start)
+		require.Equal(t, 0, code, out)
+		t.Logf("second cron run took %s", took.Round(time.Second))
+		assert.Less(t, took, 55*time.Second, "a warm cron pass ends before the next schedule (Forbid would skip it)")
+	})
+	step("plugin-dir.php agrees with core_component for every plugin type", func(t *testing.T) {
+		out, err := s.nsCmd(wwwDataUID, s.env(moodleC), "php", "-r", `define('CLI_SCRIPT', true); require '/var/www/moodle/config.php';
+			$r = []; foreach (core_component::get_plugin_types() as $type => $dir) { $r[$type] = substr($dir, strlen($CFG->dirroot) + 1); }
+			echo json_encode($r);`).Output()
+		require.NoError(t, err, string(out))
+		var types map[string]string
+		require.NoError(t, json.Unmarshal(out, &types))
+		require.Greater(t, len(types), 50)
+		for typ, dir := range types {
+			got, err := s.nsCmd(wwwDataUID, nil, "php", "/usr/local/lib/moodle/plugin-dir.php", "/var/www/moodle", typ+"_example").CombinedOutput()
+			require.NoError(t, err, "%s: %s", typ, got)
+			assert.Equal(t, dir+"/example", strings.TrimSpace(string(got)), typ)
+		}
+	})
+	step("no PHP fatal errors or warnings in Apache's log", func(t *testing.T) {
+		assert.NotRegexp(t, `PHP (Fatal|Parse) error`, s.apacheL.String())
+	})
+}
+
+func dial(port int) bool {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// hostIP is a non-loopback address of this machine, if it has one.
+func hostIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return ""
+}
+
+var _ = filepath.Join

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the real-run tests of the Moodle image need
+# (tests/imagerun): Apache with mod_php, PHP with the extensions the
+# Dockerfile builds, MariaDB, Redis, rsync and util-linux's unshare/setpriv.
+# Called by .ci/run, and by the tests themselves when something is missing
+# and they run as root. Does nothing when everything is there.
+set -euo pipefail
+packages=(
+  apache2 libapache2-mod-php8.2 php8.2-cli php8.2-opcache
+  php8.2-mysql php8.2-intl php8.2-gd php8.2-zip php8.2-soap php8.2-xml
+  php8.2-mbstring php8.2-curl php8.2-redis
+  mariadb-server mariadb-client redis-server redis-tools rsync util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# The Dockerfile check reads Debian's package metadata (apt-cache).
+if [ ${#missing[@]} -eq 0 ] && apt-cache show libzip-dev >/dev/null 2>&1; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/imagerun needs these Debian packages (run as root): apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts services from postinst where it can; the tests start their
+# own on loopback.
+for s in apache2 mariadb redis-server; do
+  service "$s" stop >/dev/null 2>&1 || true
+done

@@ -600,12 +600,15 @@ func stop(cmd *exec.Cmd) {
 // is left running.
 func (s *site) close() {
 	stop(s.apache)
+	s.apache = nil
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		stop(s.procs[i])
 	}
+	s.procs = nil
 	if s.holder != nil && s.holder.Process != nil {
 		_ = s.holder.Process.Kill()
 		_ = s.holder.Wait()
+		s.holder = nil
 	}
 	// Anything still running from the workspace (a stray PHP or Apache child).
 	_ = exec.Command("pkill", "-KILL", "-f", s.w).Run()

@@ -433,6 +433,20 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 	step("no PHP fatal errors or warnings in Apache's log", func(t *testing.T) {
 		assert.NotRegexp(t, `PHP (Fatal|Parse) error`, s.apacheL.String())
 	})
+	step("nothing is left running", func(t *testing.T) {
+		s.close()
+		for _, addr := range []string{
+			"127.0.0.1:" + strconv.Itoa(port), "127.0.0.1:8081", sessionsHost + ":6379", cacheHost + ":6379",
+			dbHost + ":" + strconv.Itoa(s.dbPort),
+		} {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			assert.Error(t, err, "nothing listens on %s any more", addr)
+		}
+		assert.NoDirExists(t, s.w, "the workspace is gone")
+	})
 }
 
 func dial(port int) bool {

@@ -119,24 +119,15 @@ func manifest(t *testing.T, pattern string, out any) string {
 	return files[0]
 }
 
-// deploymentPod, jobPod and cronJobPod return a rendered workload's pod spec.
-func deploymentPod(t *testing.T, name string) podSpec {
+// templatePod returns the pod spec of a rendered Deployment or Job
+// (spec.template.spec); cronJobPod that of a CronJob's job template.
+func templatePod(t *testing.T, pattern string) podSpec {
 	var m struct {
 		Spec struct {
 			Template struct{ Spec podSpec } `yaml:"template"`
 		} `yaml:"spec"`
 	}
-	manifest(t, "moodle/deployment-"+name+".yaml", &m)
-	return m.Spec.Template.Spec
-}
-
-func jobPod(t *testing.T, pattern string) podSpec {
-	var m struct {
-		Spec struct {
-			Template struct{ Spec podSpec } `yaml:"template"`
-		} `yaml:"spec"`
-	}
-	manifest(t, "moodle/job-"+pattern+".yaml", &m)
+	manifest(t, pattern, &m)
 	return m.Spec.Template.Spec
 }
 

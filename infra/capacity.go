@@ -48,7 +48,29 @@ const (
 	// the exporters and monitoring take on the user pool.
 	platformCPUMillis = 2000
 	platformMemMiB    = 6144
+	// daemonSetCPUMillis and daemonSetMemMiB are what runs on every node
+	// before any pod of ours: Cilium, the CSI drivers, kube-proxy's
+	// replacement, istio-cni, node-exporter and the monitoring agent
+	// (requests as AKS and the charts set them, rounded up).
+	daemonSetCPUMillis = 500
+	daemonSetMemMiB    = 1024
 )
+
+// podFits checks that one pod, with its sidecar and exporter, fits a single
+// node of its pool: the autoscaler adds nodes, never bigger ones, so a pod
+// larger than one node stays Pending for ever.
+func (v *validator) podFits(key, what string, cpuMillis, memMiB int, pool string, vmSize string) {
+	vcpu, mem, err := VMCapacity(vmSize)
+	if err != nil {
+		return // reported by capacity
+	}
+	nodeCPU := vcpu*1000*allocatableCPUPct/100 - daemonSetCPUMillis
+	nodeMem := mem*allocatableMemPct/100 - daemonSetMemMiB
+	if cpuMillis > nodeCPU || memMiB > nodeMem {
+		v.fail(key, "%s needs %dm CPU and %d MiB with its sidecar and exporter, more than one %s node of the %s pool can give (%dm, %d MiB after AKS's reservations and the DaemonSets): it would stay Pending; lower %s or use a larger %s.vmSize",
+			what, cpuMillis, memMiB, vmSize, pool, nodeCPU, nodeMem, key, pool+"Pool")
+	}
+}
 
 // capacity checks that the user pool at its autoscaler maximum can hold
 // Moodle at its HPA maximum beside the data tier and the platform.
@@ -58,6 +80,12 @@ func (v *validator) capacity(c *Config) {
 		v.fail("userPool.vmSize", "%v", err)
 		return
 	}
+	// Each pod on one node of the user pool (sidecar, exporter included).
+	side := func(n int) int { return n + sidecarCPUMillis }
+	v.podFits("mysqlMemoryMiB", "the MySQL pod", side(c.MysqlCPUMillis+20), c.MysqlMemoryMiB+32+sidecarMemMiB, "user", c.UserPool.VMSize)
+	v.podFits("redisMemoryMiB", "a Redis pod", side(100+10), c.RedisMemoryMiB+32+sidecarMemMiB, "user", c.UserPool.VMSize)
+	v.podFits("webMemoryMiB", "a Moodle web pod", side(c.WebCPUMillis+10), c.WebMemoryMiB+32+sidecarMemMiB, "user", c.UserPool.VMSize)
+
 	nodes := c.UserPool.MaxCount
 	haveCPU := nodes * vcpu * 1000 * allocatableCPUPct / 100
 	haveMem := nodes * mem * allocatableMemPct / 100

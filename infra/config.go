@@ -136,8 +136,11 @@ type Config struct {
 	DNSServiceIP       string
 
 	MoodleImage string
-	MysqlImage  string
-	RedisImage  string
+	// ContainerRegistryID is the ARM ID of the registry private images come
+	// from; the kubelet gets AcrPull on it.
+	ContainerRegistryID string
+	MysqlImage          string
+	RedisImage          string
 
 	AlertEmails     []string
 	AlertWebhookURL string
@@ -350,7 +353,7 @@ func (c *Config) stringFields() map[string]*string {
 		"residency": &c.Residency, "hostname": &c.Hostname, "kubernetesVersion": &c.KubernetesVersion,
 		"backupReplication": &c.BackupReplication, "vnetCidr": &c.VnetCIDR, "nodeSubnetCidr": &c.NodeSubnetCIDR,
 		"endpointSubnetCidr": &c.EndpointSubnetCIDR, "podCidr": &c.PodCIDR, "serviceCidr": &c.ServiceCIDR,
-		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "mysqlImage": &c.MysqlImage,
+		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "containerRegistryId": &c.ContainerRegistryID, "mysqlImage": &c.MysqlImage,
 		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix, "upgradeChannel": &c.UpgradeChannel,
 		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
 		"istioVersion": &c.IstioVersion, "istioMode": &c.IstioMode, "istioAddonRevision": &c.IstioAddonRevision, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,

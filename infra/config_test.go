@@ -28,6 +28,9 @@ func valid(env string) map[string]string {
 	return m
 }
 
+// registryID is the ARM ID of the team's registry in the test configs.
+const registryID = "/subscriptions/2b7a3c55-0d4e-4f1a-9c3b-6e8d1f2a4b5c/resourceGroups/rg-registry/providers/Microsoft.ContainerRegistry/registries/crfieldcert"
+
 func load(t *testing.T, values map[string]string, secrets ...string) (*Config, error) {
 	t.Helper()
 	return Load(Project, "test", MapSource{Values: values, Secrets: secrets})
@@ -182,6 +185,12 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"exporter image", "dev", map[string]string{"mysqlExporterImage": "prom/mysqld-exporter"}, "mysqlExporterImage", "no tag or digest"},
 		{"web cpu", "dev", map[string]string{"webCpuMillis": "50"}, "webCpuMillis", "allowed: 100 to 16000"},
 		{"language code", "dev", map[string]string{"languagePacks": `["German"]`}, "languagePacks[0]", "not a Moodle language code"},
+		{"private registry without a grant", "dev", map[string]string{"moodleImage": "crfieldcert.azurecr.io/moodle:4.5.7"}, "containerRegistryId", `is required: moodleImage "crfieldcert.azurecr.io/moodle:4.5.7" comes from the Azure Container Registry crfieldcert.azurecr.io`},
+		{"image from another registry", "dev", map[string]string{"containerRegistryId": registryID, "integrations": `{"hr": {"kind": "job", "image": "crother.azurecr.io/hr:1.0", "schedule": "0 * * * *"}}`}, "integrations.hr.image", "the cluster pulls only from crfieldcert.azurecr.io"},
+		{"registry id", "dev", map[string]string{"containerRegistryId": "crfieldcert"}, "containerRegistryId", "not a container registry's ARM ID"},
+		// Standard_D8s_v5: 8 vCPU, 32 GiB; 75% allocatable less the DaemonSets.
+		{"mysql pod larger than a node", "prod", map[string]string{"userPool": `{"vmSize": "Standard_D8s_v5", "minCount": 3, "maxCount": 40}`, "mysqlMemoryMiB": "65536"}, "mysqlMemoryMiB", "the MySQL pod needs 2120m CPU and 65696 MiB with its sidecar and exporter, more than one Standard_D8s_v5 node of the user pool can give (6700m, 23552 MiB"},
+		{"web pod larger than a node", "dev", map[string]string{"userPool": `{"vmSize": "Standard_D2s_v5", "minCount": 1, "maxCount": 10}`, "webMemoryMiB": "8192"}, "webMemoryMiB", "a Moodle web pod needs"},
 		{"language pack not in the image", "dev", map[string]string{"languagePacks": `["de", "it"]`}, "languagePacks[1]", `"it" is not in the Moodle image (images/moodle/language-packs.txt`},
 		{"default language not packed", "dev", map[string]string{"defaultLanguage": "fr"}, "defaultLanguage", "not in languagePacks"},
 		{"maintenance not bool", "dev", map[string]string{"maintenanceMode": "soon"}, "maintenanceMode", "not true or false"},

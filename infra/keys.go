@@ -156,6 +156,8 @@ var Keys = []Key{
 		Description: "Kubernetes service address space; must not overlap the VNet or the pod CIDR."},
 	{Name: "dnsServiceIp", Type: "string", Default: "172.16.0.10",
 		Description: "Cluster DNS service address; inside `serviceCidr`, not its first address."},
+	{Name: "containerRegistryId", Type: "string", Default: "",
+		Description: "ARM ID of the Azure Container Registry the private images (`moodleImage`, integrations) come from; the cluster's kubelet identity gets AcrPull on it. Required when an image is on `*.azurecr.io`; images from any other Azure registry are refused."},
 	{Name: "moodleImage", Type: "string", DefaultDoc: "required",
 		Description: "Moodle image reference with an exact tag or digest (never `latest`), built from images/ by the pipeline."},
 	{Name: "mysqlImage", Type: "string", Default: "mysql:8.4.7",

@@ -40,7 +40,8 @@ func TestMySQLMemoryMustHoldConnections(t *testing.T) {
 	assert.Contains(t, err.Error(), "config moodle-aks:mysqlMemoryMiB: 8192 MiB is too small for 3230 connections")
 
 	v["mysqlMemoryMiB"] = "32768"
-	v["userPool"] = `{"maxCount": 60}`
+	// 32 GiB of MySQL needs a node larger than the default D8s_v5 (32 GiB).
+	v["userPool"] = `{"vmSize": "Standard_E16s_v5", "maxCount": 60}`
 	c, err := load(t, v)
 	require.NoError(t, err)
 	assert.Equal(t, 3230, c.MaxConnections())

@@ -30,6 +30,9 @@ var (
 	suffixRE     = regexp.MustCompile(`^[a-z0-9]{4,8}$`)
 	uuidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	utcOffsetRE  = regexp.MustCompile(`^[+-](0\d|1[0-4]):(00|30|45)$`)
+	// ContainerRegistryIDRE is an Azure Container Registry's ARM ID; [1] is
+	// its subscription, [2] its name.
+	ContainerRegistryIDRE = regexp.MustCompile(`(?i)^/subscriptions/([0-9a-f-]{36})/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/([a-z0-9]{5,50})$`)
 	// imageRE follows the distribution reference grammar: registry host
 	// (optional port), lowercase path components, then tag and/or digest.
 	imageRE = regexp.MustCompile(`^((?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d+)?/)?` +
@@ -143,6 +146,7 @@ func (c *Config) Validate() []error {
 	if c.NameSuffix != "" && !suffixRE.MatchString(c.NameSuffix) {
 		v.fail("nameSuffix", "%q must be 4 to 8 lowercase letters and digits", c.NameSuffix)
 	}
+	v.registries(c)
 	return v.errs
 }
 
@@ -214,7 +218,12 @@ func (v *validator) certificates(c *Config) {
 	v.oneOf("acmeEnvironment", c.ACMEEnvironment, []string{"production", "staging"})
 }
 
-type validator struct{ errs []error }
+type validator struct {
+	errs []error
+	// images are the image references checked so far, by config key, for
+	// the registry check at the end.
+	images [][2]string
+}
 
 func (v *validator) fail(key, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("config %s:%s: %s", Project, key, fmt.Sprintf(format, args...)))
@@ -332,6 +341,7 @@ func (v *validator) network(c *Config) {
 }
 
 func (v *validator) image(key, ref string) {
+	v.images = append(v.images, [2]string{key, ref})
 	m := imageRE.FindStringSubmatch(ref)
 	switch {
 	case m == nil:
@@ -340,6 +350,34 @@ func (v *validator) image(key, ref string) {
 		v.fail(key, "%q has no tag or digest; pin an exact tag (and a digest where you can)", ref)
 	case m[3] == "latest":
 		v.fail(key, "%q uses the tag latest, which changes under you; pin an exact tag", ref)
+	}
+}
+
+// registries checks that the cluster can pull every image: one from an
+// Azure Container Registry must come from containerRegistryId, the one the
+// kubelet gets AcrPull on (public registries need no grant). Call it after
+// every v.image.
+func (v *validator) registries(c *Config) {
+	own := ""
+	if c.ContainerRegistryID != "" {
+		m := ContainerRegistryIDRE.FindStringSubmatch(c.ContainerRegistryID)
+		if m == nil {
+			v.fail("containerRegistryId", "%q is not a container registry's ARM ID (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerRegistry/registries/<name>)", c.ContainerRegistryID)
+			return
+		}
+		own = strings.ToLower(m[2]) + ".azurecr.io"
+	}
+	for _, img := range v.images {
+		key, ref := img[0], img[1]
+		host, _, found := strings.Cut(ref, "/")
+		if !found || !strings.HasSuffix(strings.ToLower(host), ".azurecr.io") || strings.EqualFold(host, own) {
+			continue
+		}
+		if own == "" {
+			v.fail("containerRegistryId", "is required: %s %q comes from the Azure Container Registry %s, which the cluster can pull from only with AcrPull on it", key, ref, host)
+		} else {
+			v.fail(key, "%q comes from %s, but the cluster pulls only from %s (containerRegistryId)", ref, host, own)
+		}
 	}
 }
 

@@ -80,6 +80,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		PrivateCluster:       cfg.PrivateCluster,
 		UpgradeChannel:       cfg.UpgradeChannel,
 		Maintenance:          cfg.MaintenanceWindow,
+		ContainerRegistryID:  cfg.ContainerRegistryID,
 		IngressIPName:        ingressIP,
 		ServiceMeshRevision:  meshRevision,
 		SubscriptionID:       subscription,

@@ -23,16 +23,17 @@ func access() []mesh.Access {
 		p(infra.NamespaceMoodle, infra.MoodleCronServiceAccount),
 		p(infra.NamespaceMoodle, infra.MoodleAdminServiceAccount),
 	}
-	prometheus := []string{p(infra.NamespaceMonitoring, infra.PrometheusServiceAccount)}
 	dumpers := []string{
 		p(infra.BackupWorkload.Namespace, infra.BackupWorkload.ServiceAccount),
 		p(infra.MigrationWorkload.Namespace, infra.MigrationWorkload.ServiceAccount),
 	}
 	return []mesh.Access{
 		{Name: "mysql", Namespace: infra.NamespaceData, App: infra.MySQLApp, Principals: append(slices.Clone(moodle), dumpers...), Ports: []int{infra.MySQLPort}},
-		{Name: "mysql-metrics", Namespace: infra.NamespaceData, App: infra.MySQLApp, Principals: prometheus, Ports: []int{infra.MySQLExporterPort}},
 		{Name: "redis", Namespace: infra.NamespaceData, App: infra.RedisApp, Principals: moodle, Ports: []int{infra.RedisPort}},
-		{Name: "redis-metrics", Namespace: infra.NamespaceData, App: infra.RedisApp, Principals: prometheus, Ports: []int{infra.RedisExporterPort}},
+		// No policy for Prometheus: it has no sidecar (no mesh identity) and
+		// scrapes the exporters through Istio's merged metrics on 15020,
+		// which the sidecar serves outside the inbound listener that
+		// AuthorizationPolicies govern.
 		// Integrations call Moodle's web service API.
 		{Name: "integrations", Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp, Namespaces: []string{infra.NamespaceIntegrations}, Ports: []int{infra.MoodleWebPort}},
 		// Prometheus, Alertmanager and Grafana talk among themselves.
@@ -93,6 +94,7 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
 	ns, err := namespaces.New(ctx, "namespaces", &namespaces.Args{
 		Mesh:                   layout,
 		EndpointSubnet:         cfg.EndpointSubnetCIDR,
+		NodeSubnet:             cfg.NodeSubnetCIDR,
 		MoodleEgressPorts:      moodlePorts,
 		IntegrationEgressPorts: integrationPorts,
 	}, k8s)

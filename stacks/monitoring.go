@@ -30,7 +30,9 @@ func (r *Region) monitoring(ctx *pulumi.Context, cfg *infra.Config) error {
 			SMTPPassword: cfg.SMTPPassword,
 			WebhookURL:   cfg.AlertWebhookURL,
 		},
-		DependsOn: append(append([]pulumi.Resource{}, r.Namespaces.Ready...), r.Volumes.Classes...),
+		// And istiod: its injection webhook (failurePolicy Fail) must answer
+		// before the chart's pods are created.
+		DependsOn: r.meshReady(append(append([]pulumi.Resource{}, r.Namespaces.Ready...), r.Volumes.Classes...)),
 	}, pulumi.Providers(r.Cluster.Provider))
 	if err != nil {
 		return fmt.Errorf("deploying monitoring: %w", err)

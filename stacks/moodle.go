@@ -14,7 +14,12 @@ import (
 // the volumes, MySQL, then extra, then the mesh (sidecar injection works
 // from there on).
 func (r *Region) workloadDeps(extra ...pulumi.Resource) []pulumi.Resource {
-	deps := slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, extra)
+	return r.meshReady(slices.Concat(r.Namespaces.Ready, r.Volumes.Bound, r.MySQL.Ready, extra))
+}
+
+// meshReady adds the mesh (istiod and its injection webhook) to deps, when
+// the stack installs it.
+func (r *Region) meshReady(deps []pulumi.Resource) []pulumi.Resource {
 	if r.Mesh.Ready != nil {
 		deps = append(deps, r.Mesh.Ready)
 	}

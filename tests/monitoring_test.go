@@ -30,7 +30,7 @@ func TestMonitoringStack(t *testing.T) {
 			_, ok = rec.Named("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-rules")
 			assert.True(t, ok)
 			am, _ := rec.Named("kubernetes:core/v1:Secret", "monitoring-alertmanager-config")
-			assert.Equal(t, "[secret]", am.Input("stringData"), "SMTP and webhook settings stay secret")
+			assert.Equal(t, map[string]any{"alertmanager.yaml": "[secret]"}, am.Input("stringData"), "SMTP and webhook settings stay secret")
 
 			web, _ := rec.Named("kubernetes:apps/v1:Deployment", "moodle-web")
 			containers := web.Input("spec.template.spec.containers").([]any)
@@ -46,7 +46,7 @@ func TestRenderedMonitoring(t *testing.T) {
 		r := renderCLI(t, stacks.Program, "-stack", stack)
 		require.Equal(t, render.ExitOK, r.code, r.stderr)
 		for _, f := range []string{
-			"prometheusrule-moodle-alerts.yaml", "servicemonitor-cert-manager.yaml", "servicemonitor-istiod.yaml",
+			"prometheusrule-moodle-alerts.yaml", "servicemonitor-istiod.yaml",
 			"configmap-dashboard-moodle-overview.yaml", "configmap-dashboard-data-stores.yaml", "configmap-dashboard-storage.yaml",
 			"secret-alertmanager-config.yaml", "secret-grafana-admin.yaml",
 		} {

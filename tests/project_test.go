@@ -100,8 +100,16 @@ func TestReadmeCommandsAreWhatCIRuns(t *testing.T) {
 	assert.Contains(t, string(ci), testCmd, ".ci/run runs the README's test command")
 	assert.Contains(t, string(ci), "./cmd/render -stack dev")
 	assert.Contains(t, string(ci), "./cmd/render -stack prod")
-	// The tests run the migration's copy script: CI installs what it needs,
-	// and the README lists it.
-	assert.Contains(t, string(ci), "apt-get install -y -qq rsync")
+	// The tests run the migration's copy script and the Moodle image for
+	// real: CI installs what they need through the one script, which the
+	// README names, and which installs rsync among the rest.
+	const install = "tests/imagerun/install-packages.sh"
+	assert.Contains(t, string(ci), "bash "+install)
+	assert.Contains(t, text, install)
+	script, err := os.ReadFile(filepath.Join(root, install))
+	require.NoError(t, err)
+	for _, pkg := range []string{"rsync", "apache2", "libapache2-mod-php8.2", "mariadb-server", "redis-server", "php8.2-redis"} {
+		assert.Contains(t, string(script), " "+pkg, "%s installs %s", install, pkg)
+	}
 	assert.Contains(t, text, "rsync")
 }

@@ -136,6 +136,7 @@ func syntheticStacks(t testing.TB, n int) []string {
 			"  moodle-aks:region: " + reg.Name + "\n  moodle-aks:residency: " + reg.Country + "\n" +
 			"  moodle-aks:hostname: learn-" + reg.Name + ".fieldcert.example\n" +
 			"  moodle-aks:moodleImage: crfieldcert.azurecr.io/moodle:4.5.7-php8.3-r1\n" +
+			"  moodle-aks:containerRegistryId: /subscriptions/2b7a3c55-0d4e-4f1a-9c3b-6e8d1f2a4b5c/resourceGroups/rg-registry/providers/Microsoft.ContainerRegistry/registries/crfieldcert\n" +
 			"  moodle-aks:apiServerAuthorizedIpRanges:\n    - 203.0.113.0/24\n"
 		require.NoError(t, os.WriteFile(f, []byte(body), 0o644))
 		files = append(files, f)

@@ -17,6 +17,7 @@ import (
 	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
 	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
 	cs "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20241001"
 	"github.com/pulumi/pulumi-azure-native-sdk/network/v2"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -35,6 +36,9 @@ const (
 	// JobsTaint keeps everything but jobs that tolerate it off the jobs pool.
 	JobsTaint = "moodle.fieldcert/pool=jobs:NoSchedule"
 )
+
+// RoleAcrPull pulls images from a container registry (Azure built-in role).
+const RoleAcrPull = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 var (
 	vmSizeRE  = regexp.MustCompile(`^Standard_[A-Za-z0-9_]+$`)
@@ -91,6 +95,10 @@ type Args struct {
 	UpgradeChannel string
 	// Maintenance is the weekly window for Kubernetes and node OS upgrades.
 	Maintenance infra.MaintenanceWindow
+	// ContainerRegistryID is the ARM ID of the Azure Container Registry the
+	// images come from; the kubelet identity gets AcrPull on it, scoped to
+	// that registry (optional: "" when every image is public).
+	ContainerRegistryID string
 	// IngressIPName names the ingress gateway's static public IP; empty
 	// with the Istio add-on, whose gateway gets an AKS-managed IP.
 	IngressIPName string
@@ -144,6 +152,9 @@ func (a *Args) validate() error {
 	errs := argcheck.Placement(a.ResourceGroupName, true, a.Location, a.Tags)
 	if !infra.ClusterNameRE.MatchString(a.Name) {
 		errs = append(errs, fmt.Errorf("name %q breaks AKS naming rules", a.Name))
+	}
+	if a.ContainerRegistryID != "" && !infra.ContainerRegistryIDRE.MatchString(a.ContainerRegistryID) {
+		errs = append(errs, fmt.Errorf("containerRegistryID %q is not a container registry's ARM ID", a.ContainerRegistryID))
 	}
 	if !infra.DNSPrefixRE.MatchString(a.DNSPrefix) {
 		errs = append(errs, fmt.Errorf("dnsPrefix %q breaks AKS DNS prefix rules", a.DNSPrefix))
@@ -384,12 +395,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		{"user", &a.UserPool, nil},
 		{"jobs", a.JobsPool, []string{JobsTaint}},
 	}
+	// The Kubernetes provider waits for these: everything in the cluster
+	// schedules on a pool (user: Moodle, data, platform; jobs: the Jobs).
+	var poolResources []pulumi.Resource
 	for _, p := range pools {
 		if p.pool == nil {
 			continue
 		}
 		prof := poolProfile(p.name, "User", *p.pool, &a, map[string]string{PoolLabel: p.name}, p.taints)
-		if _, err := cs.NewAgentPool(ctx, name+"-"+p.name+"-pool", &cs.AgentPoolArgs{
+		pool, err := cs.NewAgentPool(ctx, name+"-"+p.name+"-pool", &cs.AgentPoolArgs{
 			AgentPoolName:       pulumi.String(p.name),
 			ResourceName:        cluster.Name,
 			ResourceGroupName:   a.ResourceGroupName,
@@ -408,11 +422,32 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			NodeTaints:          prof.NodeTaints,
 			Tags:                prof.Tags,
 			Type:                prof.Type,
-			// No count: with autoscaling AKS starts at minCount and the
-			// autoscaler owns it from then on.
-		}, pulumi.Parent(c)); err != nil {
+			// AKS requires count even with autoscaling ("Required parameter
+			// properties.count is missing (null)", pulumi-azure-native#2943),
+			// within min..max: start at minCount. The autoscaler owns it from
+			// then on, so later changes are ignored.
+			Count: pulumi.Int(p.pool.MinCount),
+		}, pulumi.Parent(c), pulumi.IgnoreChanges([]string{"count"}))
+		if err != nil {
 			return nil, fmt.Errorf("creating %s node pool: %w", p.name, err)
 		}
+		poolResources = append(poolResources, pool)
+	}
+
+	// Image pulls: the kubelet identity may pull from the stack's registry,
+	// and from nothing else of the subscription's.
+	if a.ContainerRegistryID != "" {
+		m := infra.ContainerRegistryIDRE.FindStringSubmatch(a.ContainerRegistryID)
+		pull, err := authorization.NewRoleAssignment(ctx, name+"-acr-pull", &authorization.RoleAssignmentArgs{
+			PrincipalId:      cluster.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem(),
+			PrincipalType:    pulumi.String("ServicePrincipal"),
+			RoleDefinitionId: pulumi.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", m[1], RoleAcrPull),
+			Scope:            pulumi.String(a.ContainerRegistryID),
+		}, pulumi.Parent(c))
+		if err != nil {
+			return nil, fmt.Errorf("granting the kubelet AcrPull on %s: %w", a.ContainerRegistryID, err)
+		}
+		poolResources = append(poolResources, pull)
 	}
 
 	// Planned maintenance: Kubernetes patches and node images only inside
@@ -460,7 +495,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Kubeconfig: pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
 		// Never drop objects from state because the cluster is unreachable.
 		DeleteUnreachable: pulumi.Bool(false),
-	}, pulumi.Parent(c))
+	}, pulumi.Parent(c), pulumi.DependsOn(poolResources))
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes provider for %q: %w", a.Name, err)
 	}

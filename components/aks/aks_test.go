@@ -121,7 +121,11 @@ func TestUserAndJobsPools(t *testing.T) {
 		byName[p.String("agentPoolName")] = p
 		assert.Contains(t, p.Dependencies, c.URN, "pools wait for the cluster")
 		assert.Equal(t, true, p.Input("enableAutoScaling"))
-		assert.Nil(t, p.Input("count"), "the autoscaler owns the count")
+		// AKS refuses an autoscaled pool without count (pulumi-azure-native#2943,
+		// Azure/azure-service-operator#3220): count starts at minCount, within
+		// min..max, and later changes belong to the autoscaler.
+		assert.Equal(t, p.Input("minCount"), p.Input("count"), "count starts at minCount")
+		assert.Contains(t, p.IgnoreChanges, "count", "pulumi up never fights the autoscaler")
 		assert.Equal(t, []any{"1", "2", "3"}, p.Input("availabilityZones"))
 	}
 	assert.Equal(t, float64(40), byName["user"].Input("maxCount"))
@@ -135,6 +139,37 @@ func TestUserAndJobsPools(t *testing.T) {
 	rec, err = run(t, a)
 	require.NoError(t, err)
 	assert.Len(t, rec.OfType("azure-native:containerservice/v20241001:AgentPool"), 1, "no jobs pool unless asked")
+}
+
+func TestKubeletPullsFromTheStacksRegistry(t *testing.T) {
+	a := args()
+	a.ContainerRegistryID = "/subscriptions/2b7a3c55-0d4e-4f1a-9c3b-6e8d1f2a4b5c/resourceGroups/rg-registry/providers/Microsoft.ContainerRegistry/registries/crfieldcert"
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	ras := rec.OfType("azure-native:authorization:RoleAssignment")
+	var pull *mocks.Resource
+	for i := range ras {
+		if ras[i].Name == "aks-acr-pull" {
+			pull = &ras[i]
+		}
+	}
+	require.NotNil(t, pull, "the kubelet gets a role on the registry")
+	assert.Equal(t, a.ContainerRegistryID, pull.Input("scope"), "scoped to that registry only")
+	assert.Equal(t, "/subscriptions/2b7a3c55-0d4e-4f1a-9c3b-6e8d1f2a4b5c/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d", pull.Input("roleDefinitionId"), "AcrPull (Azure built-in role ID)")
+	assert.Equal(t, "ServicePrincipal", pull.Input("principalType"))
+	assert.NotEmpty(t, pull.Input("principalId"), "the kubelet identity's object ID")
+	prov := rec.OfType("pulumi:providers:kubernetes")[0]
+	assert.Contains(t, prov.Dependencies, pull.URN, "no pod pulls before the grant exists")
+
+	rec, err = run(t, args())
+	require.NoError(t, err)
+	for _, r := range rec.OfType("azure-native:authorization:RoleAssignment") {
+		assert.NotEqual(t, "aks-acr-pull", r.Name, "no registry, no grant")
+	}
+	a = args()
+	a.ContainerRegistryID = "crfieldcert"
+	_, err = run(t, a)
+	require.ErrorContains(t, err, `containerRegistryID "crfieldcert" is not a container registry's ARM ID`)
 }
 
 func TestControlPlaneIdentityAndIngressIP(t *testing.T) {
@@ -190,6 +225,11 @@ func TestKubernetesProviderKeepsKubeconfigSecret(t *testing.T) {
 	require.Len(t, provs, 1)
 	assert.Equal(t, mocks.Secret, provs[0].Input("kubeconfig"))
 	assert.Equal(t, false, provs[0].Input("deleteUnreachable"))
+	// Everything in the cluster schedules on the user or jobs pool: nothing
+	// is created through the provider before both exist.
+	for _, p := range rec.OfType("azure-native:containerservice/v20241001:AgentPool") {
+		assert.Contains(t, provs[0].Dependencies, p.URN, "the provider waits for pool %s", p.Name)
+	}
 	assert.Contains(t, rec.Invokes(), "azure-native:containerservice/v20241001:listManagedClusterUserCredentials")
 }
 

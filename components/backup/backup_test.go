@@ -66,7 +66,7 @@ func TestMySQLBackupCronJob(t *testing.T) {
 	sa, _ := rec.Named("kubernetes:core/v1:ServiceAccount", "backups-service-account")
 	assert.Equal(t, "backup-client-id", sa.Input("metadata.annotations").(map[string]any)["azure.workload.identity/client-id"])
 	creds, _ := rec.Named("kubernetes:core/v1:Secret", "backups-credentials")
-	assert.Equal(t, mocks.Secret, creds.Input("stringData"))
+	assert.Equal(t, map[string]any{"mysql-backup-password": mocks.Secret, "mysql-root-password": mocks.Secret}, creds.Input("stringData"), "the keys show, the values stay secret")
 }
 
 func TestFilesSnapshot(t *testing.T) {

@@ -134,9 +134,19 @@ type chartValues struct {
 	PodDisruptionBudget struct {
 		Enabled bool `json:"enabled"`
 	} `json:"podDisruptionBudget"`
-	Webhook struct {
-		ReplicaCount int `json:"replicaCount"`
-	} `json:"webhook"`
+	Webhook    replicated `json:"webhook"`
+	Cainjector replicated `json:"cainjector"`
+	// ExtraArgs are the controller's flags.
+	ExtraArgs []string `json:"extraArgs"`
+}
+
+// replicated is the replica count and disruption budget of one of the
+// chart's Deployments.
+type replicated struct {
+	ReplicaCount        int `json:"replicaCount"`
+	PodDisruptionBudget struct {
+		Enabled bool `json:"enabled"`
+	} `json:"podDisruptionBudget"`
 }
 
 func (a *Args) values() chartValues {
@@ -146,7 +156,13 @@ func (a *Args) values() chartValues {
 	v.PodLabels = map[string]string{"azure.workload.identity/use": "true"}
 	v.ServiceAccount.Name = infra.CertManagerWorkload.ServiceAccount
 	v.PodDisruptionBudget.Enabled = a.Replicas > 1
-	v.Webhook.ReplicaCount = a.Replicas
+	// The webhook is failurePolicy Fail: a drain must leave one running.
+	v.Webhook.ReplicaCount, v.Webhook.PodDisruptionBudget.Enabled = a.Replicas, a.Replicas > 1
+	v.Cainjector.ReplicaCount, v.Cainjector.PodDisruptionBudget.Enabled = a.Replicas, a.Replicas > 1
+	// DNS-01 self-check through the cluster's resolver (kube-dns, which the
+	// namespace may reach), not by asking the zone's nameservers on port 53
+	// directly, which the namespace's NetworkPolicy does not allow.
+	v.ExtraArgs = []string{"--dns01-recursive-nameservers-only"}
 	return v
 }
 

@@ -43,6 +43,29 @@ func TestCertManagerRelease(t *testing.T) {
 	assert.Equal(t, true, rel.Input("values.crds.keep"))
 	assert.Equal(t, "true", rel.Input("values.podLabels").(map[string]any)["azure.workload.identity/use"])
 	assert.Equal(t, infra.CertManagerWorkload.ServiceAccount, rel.Input("values.serviceAccount.name"), "the federated service account")
+	// The namespace reaches only kube-dns on port 53: the DNS-01 self-check
+	// must go through it (cert-manager's --dns01-recursive-nameservers-only).
+	assert.Equal(t, []any{"--dns01-recursive-nameservers-only"}, rel.Input("values.extraArgs"))
+}
+
+func TestCertManagerSurvivesDrains(t *testing.T) {
+	a := args("dns01")
+	a.Replicas = 2
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	rel, _ := rec.Named("kubernetes:helm.sh/v3:Release", "certs-cert-manager")
+	for _, d := range []string{"", "webhook.", "cainjector."} {
+		if d != "" {
+			assert.Equal(t, float64(2), rel.Input("values."+d+"replicaCount"), d)
+		}
+		assert.Equal(t, true, rel.Input("values."+d+"podDisruptionBudget.enabled"), "%s keeps one pod through a drain (the webhook is failurePolicy Fail)", d)
+	}
+	a = args("dns01")
+	a.Replicas = 1
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	rel, _ = rec.Named("kubernetes:helm.sh/v3:Release", "certs-cert-manager")
+	assert.Equal(t, false, rel.Input("values.webhook.podDisruptionBudget.enabled"), "one pod: a budget would block every drain")
 }
 
 func TestIssuersAndCertificate(t *testing.T) {

@@ -51,7 +51,7 @@ func TestScheduledIntegration(t *testing.T) {
 
 	sec, ok := rec.Named("kubernetes:core/v1:Secret", "integrations-hr-sync-secret")
 	require.True(t, ok)
-	assert.Equal(t, mocks.Secret, sec.Input("stringData"), "the token is a Pulumi secret")
+	assert.Equal(t, map[string]any{"MOODLE_TOKEN": mocks.Secret}, sec.Input("stringData"), "the token is a Pulumi secret; its key shows")
 }
 
 func TestServiceIntegration(t *testing.T) {

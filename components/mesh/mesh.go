@@ -176,11 +176,6 @@ type istiodValues struct {
 		Enabled bool `json:"enabled"`
 	} `json:"cni"`
 	MeshConfig meshConfig `json:"meshConfig"`
-	Global     struct {
-		Proxy struct {
-			HoldApplicationUntilProxyStarts bool `json:"holdApplicationUntilProxyStarts"`
-		} `json:"proxy"`
-	} `json:"global"`
 }
 
 type meshConfig struct {
@@ -190,8 +185,7 @@ type meshConfig struct {
 		Mode string `json:"mode"`
 	} `json:"outboundTrafficPolicy"`
 	DefaultConfig struct {
-		HoldApplicationUntilProxyStarts bool              `json:"holdApplicationUntilProxyStarts"`
-		ProxyMetadata                   map[string]string `json:"proxyMetadata"`
+		ProxyMetadata map[string]string `json:"proxyMetadata"`
 	} `json:"defaultConfig"`
 }
 
@@ -207,10 +201,16 @@ type gatewayValues struct {
 		MaxReplicas                    int  `json:"maxReplicas"`
 		TargetCPUUtilizationPercentage int  `json:"targetCPUUtilizationPercentage"`
 	} `json:"autoscaling"`
-	PodDisruptionBudget struct {
+	// The chart renders its PodDisruptionBudget only with more than one
+	// replica: nil for a single gateway, where it would do nothing.
+	PodDisruptionBudget *struct {
 		MinAvailable int `json:"minAvailable"`
-	} `json:"podDisruptionBudget"`
+	} `json:"podDisruptionBudget,omitempty"`
 	TopologySpreadConstraints []map[string]any `json:"topologySpreadConstraints"`
+	// SecurityContext replaces the chart's default pod security context:
+	// its sysctl (bind 80/443 without privileges) plus the seccomp profile
+	// the restricted Pod Security Standard asks for.
+	SecurityContext map[string]any `json:"securityContext"`
 }
 
 func (a *Args) istiod() istiodValues {
@@ -226,13 +226,13 @@ func (a *Args) istiod() istiodValues {
 	v.MeshConfig.EnablePrometheusMerge = true
 	// Only declared destinations (ServiceEntries) are reachable.
 	v.MeshConfig.OutboundTrafficPolicy.Mode = "REGISTRY_ONLY"
-	v.MeshConfig.DefaultConfig.HoldApplicationUntilProxyStarts = true
-	// DNS capture lets TCP ServiceEntries (SMTP, ...) match by hostname.
+	// DNS capture lets TCP ServiceEntries (SMTP, ...) match by hostname;
+	// Istio 1.28 allocates their addresses itself (ISTIO_META_DNS_AUTO_ALLOCATE
+	// is deprecated). No holdApplicationUntilProxyStarts: with native
+	// sidecars the proxy starts first anyway, and the setting does nothing.
 	v.MeshConfig.DefaultConfig.ProxyMetadata = map[string]string{
-		"ISTIO_META_DNS_CAPTURE":       "true",
-		"ISTIO_META_DNS_AUTO_ALLOCATE": "true",
+		"ISTIO_META_DNS_CAPTURE": "true",
 	}
-	v.Global.Proxy.HoldApplicationUntilProxyStarts = true
 	return v
 }
 
@@ -250,7 +250,15 @@ func (a *Args) gateway(resourceGroup string) gatewayValues {
 	v.Autoscaling.Enabled = true
 	v.Autoscaling.MinReplicas, v.Autoscaling.MaxReplicas = a.GatewayMinReplicas, a.GatewayMaxReplicas
 	v.Autoscaling.TargetCPUUtilizationPercentage = 70
-	v.PodDisruptionBudget.MinAvailable = 1
+	if a.GatewayMinReplicas > 1 {
+		v.PodDisruptionBudget = &struct {
+			MinAvailable int `json:"minAvailable"`
+		}{MinAvailable: 1}
+	}
+	v.SecurityContext = map[string]any{
+		"sysctls":        []any{map[string]any{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}},
+		"seccompProfile": map[string]any{"type": "RuntimeDefault"},
+	}
 	v.TopologySpreadConstraints = []map[string]any{{
 		"maxSkew":           1,
 		"topologyKey":       "topology.kubernetes.io/zone",
@@ -532,7 +540,7 @@ func meshConfigYAML(m meshConfig) string {
 	fmt.Fprintf(&b, "accessLogFile: %s\n", m.AccessLogFile)
 	fmt.Fprintf(&b, "enablePrometheusMerge: %t\n", m.EnablePrometheusMerge)
 	fmt.Fprintf(&b, "outboundTrafficPolicy:\n  mode: %s\n", m.OutboundTrafficPolicy.Mode)
-	fmt.Fprintf(&b, "defaultConfig:\n  holdApplicationUntilProxyStarts: %t\n  proxyMetadata:\n", m.DefaultConfig.HoldApplicationUntilProxyStarts)
+	fmt.Fprintf(&b, "defaultConfig:\n  proxyMetadata:\n")
 	keys := make([]string, 0, len(m.DefaultConfig.ProxyMetadata))
 	for k := range m.DefaultConfig.ProxyMetadata {
 		keys = append(keys, k)

@@ -104,6 +104,29 @@ func TestGatewayUsesTheStaticIP(t *testing.T) {
 	assert.Equal(t, "Local", gw.Input("values.service.externalTrafficPolicy"))
 	assert.Equal(t, float64(2), gw.Input("values.autoscaling.minReplicas"))
 	assert.Equal(t, float64(1), gw.Input("values.podDisruptionBudget.minAvailable"))
+	assert.Equal(t, "RuntimeDefault", gw.Input("values.securityContext.seccompProfile.type"), "restricted PSS: no warnings")
+	assert.Equal(t, []any{map[string]any{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}}, gw.Input("values.securityContext.sysctls"),
+		"the chart's own default, kept when its securityContext is replaced")
+
+	// One gateway: the chart renders no budget below two replicas, so none is set.
+	a := args()
+	a.GatewayMinReplicas = 1
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	assert.Nil(t, release(t, rec, "gateway").Input("values.podDisruptionBudget"))
+}
+
+// TestNoDeadMeshSettings: settings Istio 1.28 ignores or deprecates are not
+// sent (istiod's mesh validation warns on ISTIO_META_DNS_AUTO_ALLOCATE; the
+// hold settings do nothing with native sidecars).
+func TestNoDeadMeshSettings(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	v := release(t, rec, "istiod")
+	assert.Nil(t, v.Input("values.meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_AUTO_ALLOCATE"))
+	assert.Equal(t, "true", v.Input("values.meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE"))
+	assert.Nil(t, v.Input("values.meshConfig.defaultConfig.holdApplicationUntilProxyStarts"))
+	assert.Nil(t, v.Input("values.global"))
 }
 
 // documentedKeys are the value paths this component sets, as each chart's
@@ -111,8 +134,8 @@ func TestGatewayUsesTheStaticIP(t *testing.T) {
 // maps in those charts). A misspelt key would be silently ignored by Helm.
 var documentedKeys = map[string][]string{
 	"cni":     {"cni.chained", "cni.excludeNamespaces", "cni.seccompProfile.type"},
-	"istiod":  {"autoscaleMin", "autoscaleMax", "env.*", "seccompProfile.type", "cni.enabled", "meshConfig.*", "global.proxy.holdApplicationUntilProxyStarts"},
-	"gateway": {"service.type", "service.annotations.*", "service.externalTrafficPolicy", "autoscaling.enabled", "autoscaling.minReplicas", "autoscaling.maxReplicas", "autoscaling.targetCPUUtilizationPercentage", "podDisruptionBudget.minAvailable", "topologySpreadConstraints"},
+	"istiod":  {"autoscaleMin", "autoscaleMax", "env.*", "seccompProfile.type", "cni.enabled", "meshConfig.*"},
+	"gateway": {"service.type", "service.annotations.*", "service.externalTrafficPolicy", "autoscaling.enabled", "autoscaling.minReplicas", "autoscaling.maxReplicas", "autoscaling.targetCPUUtilizationPercentage", "podDisruptionBudget.minAvailable", "topologySpreadConstraints", "securityContext.sysctls", "securityContext.seccompProfile.type"},
 }
 
 func leaves(prefix string, v any, out *[]string) {

@@ -137,7 +137,7 @@ func TestDatabaseImportVerifiesRowCounts(t *testing.T) {
 	assert.Equal(t, infra.MoodleDBSecret, e["MOODLE_DB_PASSWORD"].(map[string]any)["secretKeyRef"].(map[string]any)["name"])
 	sec, ok := rec.Named("kubernetes:core/v1:Secret", "migration-secret")
 	require.True(t, ok)
-	assert.Equal(t, mocks.Secret, sec.Input("stringData"), "the old database's password is a Pulumi secret")
+	assert.Equal(t, map[string]any{"password": mocks.Secret}, sec.Input("stringData"), "the old database's password is a Pulumi secret")
 
 	ann, _ := job.Input("metadata.annotations").(map[string]any)
 	assert.NotContains(t, ann, "pulumi.com/skipAwait", "pulumi up waits for the import and fails with it")

@@ -114,7 +114,12 @@ type chartValues struct {
 	KubeScheduler         enabled `json:"kubeScheduler"`
 	KubeProxy             enabled `json:"kubeProxy"`
 	PrometheusOperator    struct {
-		PodAnnotations map[string]string `json:"podAnnotations"`
+		PodAnnotations    map[string]string `json:"podAnnotations"`
+		AdmissionWebhooks struct {
+			Patch struct {
+				PodAnnotations map[string]string `json:"podAnnotations"`
+			} `json:"patch"`
+		} `json:"admissionWebhooks"`
 	} `json:"prometheusOperator"`
 	Prometheus struct {
 		ServiceAccount struct {
@@ -197,6 +202,8 @@ func (a *Args) values() chartValues {
 	// AKS manages these; they cannot be scraped (and Cilium replaces kube-proxy).
 	v.KubeEtcd, v.KubeControllerManager, v.KubeScheduler, v.KubeProxy = enabled{}, enabled{}, enabled{}, enabled{}
 	v.PrometheusOperator.PodAnnotations = outOfMesh
+	// The certificate-patching hook Jobs: in the mesh they would never end.
+	v.PrometheusOperator.AdmissionWebhooks.Patch.PodAnnotations = outOfMesh
 	p := &v.Prometheus.PrometheusSpec
 	v.Prometheus.ServiceAccount.Name = infra.PrometheusServiceAccount
 	p.Replicas = a.Replicas
@@ -301,15 +308,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := custom("rules", "PrometheusRule", "moodle-alerts", ns, map[string]any{"groups": ruleGroups(Alerts(a.UserPoolMax))}); err != nil {
 		return nil, err
 	}
-	// cert-manager and istiod are outside the mesh's sidecars: scrape them
-	// by their Services.
-	if err := custom("cert-manager-monitor", "ServiceMonitor", "cert-manager", ns, map[string]any{
-		"namespaceSelector": map[string]any{"matchNames": []any{infra.NamespaceCertManager}},
-		"selector":          map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"}},
-		"endpoints":         []any{map[string]any{"targetPort": 9402, "path": "/metrics", "interval": "60s"}},
-	}); err != nil {
-		return nil, err
-	}
+	// istiod is scraped by its Service. cert-manager's chart annotates its
+	// controller, webhook and cainjector pods (prometheus.enabled), which
+	// the kubernetes-pods job scrapes: a ServiceMonitor would scrape the
+	// controller twice.
 	if err := custom("istiod-monitor", "ServiceMonitor", "istiod", ns, map[string]any{
 		"namespaceSelector": map[string]any{"matchNames": []any{infra.NamespaceIstio, "aks-istio-system"}},
 		"selector":          map[string]any{"matchLabels": map[string]any{"app": "istiod"}},

@@ -50,11 +50,21 @@ func TestReleaseValues(t *testing.T) {
 	assert.Equal(t, true, rel.Input("values.grafana.sidecar.dashboards.enabled"))
 	assert.Contains(t, rel.Input("values.kube-state-metrics").(map[string]any)["metricLabelsAllowlist"], "jobs=[moodle.fieldcert/alert,moodle.fieldcert/severity]")
 	assert.Equal(t, false, rel.Input("values.kubeProxy.enabled"))
+	// Hook Jobs in the mesh never complete (the sidecar keeps them running).
+	assert.Equal(t, "false", rel.Input("values.prometheusOperator.admissionWebhooks.patch.podAnnotations").(map[string]any)["sidecar.istio.io/inject"])
+	// cert-manager is scraped once, through its pods' annotations.
+	for _, r := range rec.OfType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor") {
+		assert.NotEqual(t, []any{infra.NamespaceCertManager}, r.Input("spec.namespaceSelector.matchNames"), "no ServiceMonitor for cert-manager: %s", r.Name)
+	}
 
-	for _, n := range []string{"monitoring-grafana-admin", "monitoring-alertmanager-config"} {
+	for n, keys := range map[string][]string{"monitoring-grafana-admin": {"admin-password", "admin-user"}, "monitoring-alertmanager-config": {"alertmanager.yaml"}} {
 		s, ok := rec.Named("kubernetes:core/v1:Secret", n)
 		require.True(t, ok)
-		assert.Equal(t, mocks.Secret, s.Input("stringData"), n)
+		want := map[string]any{}
+		for _, k := range keys {
+			want[k] = mocks.Secret
+		}
+		assert.Equal(t, want, s.Input("stringData"), "%s: its keys show, every value is secret", n)
 	}
 }
 

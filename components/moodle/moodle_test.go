@@ -110,7 +110,7 @@ func TestMoodleMailThroughTheRelay(t *testing.T) {
 	require.NoError(t, err)
 	sec := get(t, rec, "kubernetes:core/v1:Secret", "moodle-smtp")
 	assert.Equal(t, SMTPSecret, sec.Input("metadata.name"))
-	assert.Equal(t, "[secret]", sec.Input("stringData"), "the password stays secret")
+	assert.Equal(t, map[string]any{"password": "[secret]"}, sec.Input("stringData"), "the key shows, the password stays secret")
 	for _, name := range []string{"moodle-web", "moodle-cron"} {
 		typ := "kubernetes:apps/v1:Deployment"
 		path := "spec.template.spec.containers"
@@ -226,7 +226,7 @@ func TestAdminPasswordIsSecret(t *testing.T) {
 	rec, err := run(t, args())
 	require.NoError(t, err)
 	s := get(t, rec, "kubernetes:core/v1:Secret", "moodle-admin")
-	assert.Equal(t, mocks.Secret, s.Input("stringData"))
+	assert.Equal(t, map[string]any{"password": mocks.Secret}, s.Input("stringData"))
 }
 
 func TestMoodleRejectsBadArgs(t *testing.T) {

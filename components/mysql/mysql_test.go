@@ -95,7 +95,8 @@ func TestCredentialsAreSecret(t *testing.T) {
 	}
 	sec, ok := rec.Named("kubernetes:core/v1:Secret", "mysql-credentials")
 	require.True(t, ok)
-	assert.Equal(t, mocks.Secret, sec.Input("stringData"), "generated passwords are Pulumi secrets")
+	assert.Equal(t, map[string]any{"backup-password": mocks.Secret, "exporter-password": mocks.Secret, "moodle-password": mocks.Secret, "root-password": mocks.Secret},
+		sec.Input("stringData"), "generated passwords are Pulumi secrets")
 	db, ok := rec.Named("kubernetes:core/v1:Secret", "mysql-moodle-db")
 	require.True(t, ok)
 	assert.Equal(t, infra.NamespaceMoodle, db.Input("metadata.namespace"))

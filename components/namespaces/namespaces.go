@@ -58,6 +58,9 @@ type Args struct {
 	// EndpointSubnet is the private endpoint subnet's CIDR: backup jobs
 	// reach the backup account there (required).
 	EndpointSubnet string
+	// NodeSubnet is the node subnet's CIDR: Prometheus scrapes the kubelets
+	// (10250) and node-exporter (9100, host network) on node addresses.
+	NodeSubnet string
 	// MoodleEgressPorts are the ports Moodle may open to the internet
 	// (the mesh limits the hosts); 443 is always included.
 	MoodleEgressPorts []int
@@ -154,7 +157,9 @@ func (a *Args) policies() map[string]policy {
 			ingress: []flow{
 				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MySQLPort, infra.RedisPort}, false},
 				{"replication", []peer{ns(infra.NamespaceData)}, []int{infra.MySQLPort, infra.RedisPort}, false},
-				{"exporters", []peer{ns(infra.NamespaceMonitoring)}, []int{infra.MySQLExporterPort, infra.RedisExporterPort, 15020, 15090}, false},
+				// Merged metrics (15020) and Envoy's (15090) only: STRICT mTLS
+				// refuses plaintext scrapes of the exporters' own ports.
+				{"exporters", []peer{ns(infra.NamespaceMonitoring)}, []int{15020, 15090}, false},
 			},
 			egress: []flow{
 				istiod,
@@ -174,12 +179,21 @@ func (a *Args) policies() map[string]policy {
 			},
 		},
 		infra.NamespaceMonitoring: {
-			ingress: []flow{{"same-namespace", []peer{ns(infra.NamespaceMonitoring)}, nil, false}},
+			ingress: []flow{
+				{"same-namespace", []peer{ns(infra.NamespaceMonitoring)}, nil, false},
+				// The API server calls the prometheus-operator's admission
+				// webhook (PrometheusRule validation) from addresses AKS does
+				// not publish, as for cert-manager's and istiod's webhooks.
+				{"webhook", nil, []int{10250}, false},
+			},
 			egress: []flow{
 				istiod,
 				// Prometheus scrapes every namespace; Alertmanager mails and
 				// pages; everything reads the API server.
 				{"scrape", []peer{{namespace: "*"}}, nil, false},
+				// Kubelets (cAdvisor) and node-exporter answer on node
+				// addresses, which no namespace selector matches.
+				{"nodes", []peer{{cidr: a.NodeSubnet}}, []int{10250, 9100}, false},
 				{"internet", anywhere, []int{443, 587}, false},
 			},
 		},
@@ -193,6 +207,9 @@ func (a *Args) validate() error {
 	}
 	if _, err := netip.ParsePrefix(a.EndpointSubnet); err != nil {
 		errs = append(errs, fmt.Errorf("endpointSubnet %q is not a CIDR", a.EndpointSubnet))
+	}
+	if _, err := netip.ParsePrefix(a.NodeSubnet); err != nil {
+		errs = append(errs, fmt.Errorf("nodeSubnet %q is not a CIDR", a.NodeSubnet))
 	}
 	for _, p := range append(slices.Clone(a.MoodleEgressPorts), a.IntegrationEgressPorts...) {
 		if p < 1 || p > 65535 {

@@ -14,6 +14,7 @@ func args() *Args {
 	return &Args{
 		Mesh:                   (&infra.Config{IstioMode: "helm"}).Mesh(),
 		EndpointSubnet:         "10.40.16.0/24",
+		NodeSubnet:             "10.40.0.0/20",
 		MoodleEgressPorts:      []int{587},
 		IntegrationEgressPorts: []int{443, 8443},
 	}
@@ -91,6 +92,31 @@ func TestDataStoresOnlyFromMoodleAndMonitoring(t *testing.T) {
 			assert.Contains(t, []string{"allow-in-moodle", "allow-in-replication", "allow-in-exporters"}, r.String("metadata.name"))
 		}
 	}
+}
+
+// ports lists a rule's port numbers.
+func rulePorts(rule map[string]any) []any {
+	var ports []any
+	for _, p := range rule["ports"].([]any) {
+		ports = append(ports, p.(map[string]any)["port"])
+	}
+	return ports
+}
+
+// TestMonitoringReachesNodesAndTheAPIServerReachesItsWebhook: kubelets
+// (cAdvisor, 10250) and node-exporter (host network, 9100) answer on node
+// addresses, which no namespace selector matches; without them the chart's
+// KubeletDown fires for ever. The API server calls the operator's webhook
+// on 10250 from addresses AKS does not publish.
+func TestMonitoringReachesNodesAndTheAPIServerReachesItsWebhook(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	nodes := netpol(t, rec, infra.NamespaceMonitoring, "allow-out-nodes").Input("spec.egress").([]any)[0].(map[string]any)
+	assert.Equal(t, "10.40.0.0/20", nodes["to"].([]any)[0].(map[string]any)["ipBlock"].(map[string]any)["cidr"])
+	assert.ElementsMatch(t, []any{float64(10250), float64(9100)}, rulePorts(nodes))
+	hook := netpol(t, rec, infra.NamespaceMonitoring, "allow-in-webhook").Input("spec.ingress").([]any)[0].(map[string]any)
+	assert.Nil(t, hook["from"], "from anywhere: the API server's addresses are not published")
+	assert.Equal(t, []any{float64(10250)}, rulePorts(hook))
 }
 
 func TestEgressPortsFromConfig(t *testing.T) {

@@ -89,8 +89,13 @@ type rule struct {
 	priority                                               int
 }
 
+// args renders the rule. Azure takes "*" (every port) only in the single
+// destinationPortRange; destinationPortRanges must list ports or ranges
+// (SecurityRuleInvalidPortRange otherwise; network API securityRules,
+// "destinationPortRange ... Asterisk '*' can also be used to match all
+// ports", azure-rest-api-specs network/resource-manager).
 func (r rule) args() network.SecurityRuleTypeArgs {
-	return network.SecurityRuleTypeArgs{
+	a := network.SecurityRuleTypeArgs{
 		Name:                     pulumi.String(r.name),
 		Access:                   pulumi.String(r.access),
 		Direction:                pulumi.String(r.direction),
@@ -99,8 +104,13 @@ func (r rule) args() network.SecurityRuleTypeArgs {
 		SourceAddressPrefix:      pulumi.String(r.source),
 		SourcePortRange:          pulumi.String("*"),
 		DestinationAddressPrefix: pulumi.String(r.destination),
-		DestinationPortRanges:    pulumi.ToStringArray(r.ports),
 	}
+	if len(r.ports) == 1 {
+		a.DestinationPortRange = pulumi.String(r.ports[0])
+	} else {
+		a.DestinationPortRanges = pulumi.ToStringArray(r.ports)
+	}
+	return a
 }
 
 // New registers the VNet, its two subnets and their NSGs.
@@ -140,7 +150,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// internet; Azure's default rules already allow VNet and load balancer
 	// probes and deny every other inbound flow.
 	nodes, err := nsg(NodeSubnet, []rule{
-		{"allow-web-inbound", "Allow", "Inbound", "Tcp", "Internet", a.NodeSubnet, []string{"80", "443"}, 100},
+		// Destination any: the AKS load balancer keeps the public ingress IP
+		// as the packets' destination (floating IP), so a node-subnet
+		// destination never matches web traffic. Nodes have no public IPs,
+		// so only what the load balancer forwards arrives here.
+		{"allow-web-inbound", "Allow", "Inbound", "Tcp", "Internet", "*", []string{"80", "443"}, 100},
 	})
 	if err != nil {
 		return nil, err

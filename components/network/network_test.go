@@ -1,6 +1,7 @@
 package network
 
 import (
+	"regexp"
 	"testing"
 
 	"github.com/fieldcert/moodle-aks/internal/mocks"
@@ -80,6 +81,41 @@ func TestNetwork(t *testing.T) {
 	deny := rules[1].(map[string]any)
 	assert.Equal(t, "Deny", deny["access"])
 	assert.Greater(t, deny["priority"], allow["priority"])
+}
+
+// TestSecurityRulesAzureAccepts checks the rules against the network API's
+// definition (azure-rest-api-specs, network/resource-manager, securityRules:
+// "destinationPortRange: ... Asterisk '*' can also be used to match all
+// ports"; destinationPortRanges lists ports and ranges only, and Azure
+// answers SecurityRuleInvalidPortRange to "*" there) and against how the
+// AKS load balancer delivers web traffic (floating IP: the destination is
+// the public ingress IP, not the node subnet).
+func TestSecurityRulesAzureAccepts(t *testing.T) {
+	rec, _, err := run(t, args())
+	require.NoError(t, err)
+	portRE := regexp.MustCompile(`^\d{1,5}(-\d{1,5})?$`)
+	for _, name := range []string{"network-nodes-nsg", "network-endpoints-nsg"} {
+		nsg, ok := rec.Named("azure-native:network:NetworkSecurityGroup", name)
+		require.True(t, ok, name)
+		for _, r := range nsg.Input("securityRules").([]any) {
+			rule := r.(map[string]any)
+			ranges, hasRanges := rule["destinationPortRanges"].([]any)
+			single, hasSingle := rule["destinationPortRange"].(string)
+			assert.True(t, hasRanges != hasSingle, "%s: exactly one of destinationPortRange(s)", rule["name"])
+			for _, p := range ranges {
+				assert.Regexp(t, portRE, p, "%s: destinationPortRanges holds ports or ranges, never *", rule["name"])
+			}
+			if hasSingle {
+				assert.True(t, single == "*" || portRE.MatchString(single), "%s: %q", rule["name"], single)
+			}
+		}
+	}
+	nodes, _ := rec.Named("azure-native:network:NetworkSecurityGroup", "network-nodes-nsg")
+	web := nodes.Input("securityRules").([]any)[0].(map[string]any)
+	assert.Equal(t, "allow-web-inbound", web["name"])
+	assert.Equal(t, "Internet", web["sourceAddressPrefix"])
+	assert.Equal(t, "*", web["destinationAddressPrefix"], "the load balancer keeps the ingress IP as destination")
+	assert.Equal(t, []any{"80", "443"}, web["destinationPortRanges"])
 }
 
 func TestNetworkSubnetIDs(t *testing.T) {

@@ -68,7 +68,7 @@ func TestTwoInstances(t *testing.T) {
 	}
 	sec, _ := rec.Named("kubernetes:core/v1:Secret", "redis-moodle-secret")
 	assert.Equal(t, infra.NamespaceMoodle, sec.Input("metadata.namespace"))
-	assert.Equal(t, mocks.Secret, sec.Input("stringData"))
+	assert.Equal(t, map[string]any{"cache-host": mocks.Secret, "cache-password": mocks.Secret, "sessions-host": mocks.Secret, "sessions-password": mocks.Secret}, sec.Input("stringData"))
 }
 
 func TestNoPersistence(t *testing.T) {

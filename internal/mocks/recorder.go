@@ -66,6 +66,7 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		rec.Provider = rpc.GetProvider()
 		rec.Protect = rpc.GetProtect()
 		rec.RetainOnDelete = rpc.GetRetainOnDelete()
+		rec.IgnoreChanges = rpc.GetIgnoreChanges()
 		rec.Dependencies = append([]string(nil), rpc.GetDependencies()...)
 		sort.Strings(rec.Dependencies)
 	}
@@ -210,8 +211,30 @@ func (r *Recorder) urn(parent, typ, name string) string {
 	return string(resource.NewURN(tokens.QName(r.stack), tokens.PackageName(r.project), parentType, tokens.Type(typ), name))
 }
 
+// secretValue is how a secret shows: Secret, or for a map its keys with
+// Secret values (nested maps likewise).
+func secretValue(v resource.PropertyValue) any {
+	for v.IsSecret() || v.IsOutput() && v.OutputValue().Known {
+		if v.IsSecret() {
+			v = v.SecretValue().Element
+		} else {
+			v = v.OutputValue().Element
+		}
+	}
+	if !v.IsObject() {
+		return Secret
+	}
+	out := map[string]any{}
+	for k, e := range v.ObjectValue() {
+		out[string(k)] = secretValue(e)
+	}
+	return out
+}
+
 // Plain turns a property map into JSON-ready Go values: secrets become
-// Secret, unknowns Unknown, resource references their URN.
+// Secret, unknowns Unknown, resource references their URN. A secret map (a
+// Secret's data or stringData) keeps its keys, each value Secret, so that
+// reviewers and checks see which keys a Secret holds (DESIGN.md section 5).
 func Plain(m resource.PropertyMap) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -223,12 +246,15 @@ func Plain(m resource.PropertyMap) map[string]any {
 func plainValue(v resource.PropertyValue) any {
 	switch {
 	case v.IsSecret():
-		return Secret
+		return secretValue(v.SecretValue().Element)
 	case v.IsComputed():
 		return Unknown
 	case v.IsOutput():
 		o := v.OutputValue()
 		if o.Secret {
+			if o.Known {
+				return secretValue(o.Element)
+			}
 			return Secret
 		}
 		if !o.Known {

@@ -36,6 +36,9 @@ type Resource struct {
 	Inputs         map[string]any `json:"inputs"`
 	Protect        bool           `json:"protect"`
 	RetainOnDelete bool           `json:"retainOnDelete"`
+	// IgnoreChanges are the input paths a later update leaves alone (an
+	// addition to the renderer contract; absent when empty).
+	IgnoreChanges []string `json:"ignoreChanges,omitempty"`
 }
 
 // Input returns the input at a dotted path ("sku.name", "tags.region"), or

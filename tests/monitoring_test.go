@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,6 +53,32 @@ func TestRenderedMonitoring(t *testing.T) {
 		} {
 			_, err := os.Stat(filepath.Join(r.out, "kubernetes", infra.NamespaceMonitoring, f))
 			assert.NoError(t, err, "%s: %s", stack, f)
+		}
+	}
+}
+
+// TestMonitoringWaitsForIstiodAndNoPolicyNamesPrometheus: istiod's
+// injection webhook is failurePolicy Fail, so the chart's pods must not be
+// created before it answers; and Prometheus has no sidecar (no mesh
+// identity), so an AuthorizationPolicy naming its principal would only
+// pretend to allow something.
+func TestMonitoringWaitsForIstiodAndNoPolicyNamesPrometheus(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		rec := runStack(t, stack, "")
+		rel, ok := rec.Named("kubernetes:helm.sh/v3:Release", "monitoring-stack")
+		require.True(t, ok)
+		istiod, ok := rec.Named("kubernetes:helm.sh/v3:Release", "mesh-istiod")
+		require.True(t, ok)
+		// The mesh is ready with its last release, the gateway, which itself
+		// waits for istiod.
+		gateway, ok := rec.Named("kubernetes:helm.sh/v3:Release", "mesh-gateway")
+		require.True(t, ok)
+		assert.Contains(t, gateway.Dependencies, istiod.URN)
+		assert.Contains(t, rel.Dependencies, gateway.URN, "%s: the monitoring release waits for the mesh (istiod first)", stack)
+		for _, ap := range rec.OfType("kubernetes:security.istio.io/v1:AuthorizationPolicy") {
+			b, err := json.Marshal(ap.Inputs)
+			require.NoError(t, err)
+			assert.NotContains(t, string(b), "/ns/monitoring/sa/", "%s: %s names a monitoring service account", stack, ap.Name)
 		}
 	}
 }

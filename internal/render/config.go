@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"gopkg.in/yaml.v3"
 )
 
@@ -40,9 +41,10 @@ type projectFile struct {
 }
 
 type declaredConfig struct {
-	Type    string `yaml:"type"`
-	Default any    `yaml:"default"`
-	Secret  bool   `yaml:"secret"`
+	Type    string                            `yaml:"type"`
+	Items   *workspace.ProjectConfigItemsType `yaml:"items"`
+	Default any                               `yaml:"default"`
+	Secret  bool                              `yaml:"secret"`
 }
 
 type stackFile struct {
@@ -68,6 +70,19 @@ func LoadStackConfig(dir, stack, file string) (*StackConfig, error) {
 	var st stackFile
 	if err := readYAML(file, &st); err != nil {
 		return nil, &ConfigError{err}
+	}
+	// A top-level scalar is a config.Value to the CLI: its literal text
+	// ("1.30" stays "1.30", not the number 1.3).
+	var nodes struct {
+		Config map[string]yaml.Node `yaml:"config"`
+	}
+	if err := readYAML(file, &nodes); err != nil {
+		return nil, &ConfigError{err}
+	}
+	for k, n := range nodes.Config {
+		if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+			st.Config[k] = n.Value
+		}
 	}
 
 	sc := &StackConfig{Project: proj.Name, Values: map[string]string{}}
@@ -109,7 +124,7 @@ func LoadStackConfig(dir, stack, file string) (*StackConfig, error) {
 				if k, ok := infra.LookupKey(name); ok && k.Placeholder != "" {
 					val = k.Placeholder
 				}
-			} else if err := checkType(decl.Type, val); err != nil {
+			} else if err := checkType(decl, val); err != nil {
 				errs = append(errs, fmt.Errorf("config %s (in %s): %w", full, file, err))
 				continue
 			}
@@ -175,23 +190,31 @@ func redactSecure(v any, found *bool) any {
 	return v
 }
 
-// checkType applies Pulumi's declared config types.
-func checkType(typ string, v any) error {
-	ok := false
-	switch typ {
-	case "", "string":
-		_, ok = v.(string)
-	case "integer":
-		_, ok = v.(int)
-	case "boolean":
-		_, ok = v.(bool)
-	case "array":
-		_, ok = v.([]any)
-	case "object":
-		_, ok = v.(map[string]any)
+// checkType applies a declared config type exactly as the Pulumi CLI does
+// (pkg/v3 workspace.validateStackConfigValue): a primitive stack value is
+// checked in its string form, as config.Value stores it (so `80`, `"80"`
+// and the CLI's `pulumi config set k 80` are all integers, and "true" is a
+// boolean), an object or array in its JSON form, with the SDK's own
+// workspace.ValidateConfigValue.
+func checkType(decl declaredConfig, v any) error {
+	if decl.Type == "" {
+		return nil // not explicitly typed: Pulumi does not check it
 	}
-	if !ok {
-		return fmt.Errorf("value %v is not of the declared type %s (quote strings such as \"1.33\")", v, typ)
+	var content any
+	switch v.(type) {
+	case map[string]any, []any:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &content); err != nil {
+			return err
+		}
+	default:
+		content = fmt.Sprintf("%v", v)
+	}
+	if !workspace.ValidateConfigValue(decl.Type, decl.Items, content) {
+		return fmt.Errorf("value %v is not of the declared type %s", v, workspace.InferFullTypeName(decl.Type, decl.Items))
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		Tags:     tags,
 		// Deleting the group deletes the data in it.
 		Protection: cfg.DataProtection,
-	})
+	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the region's resource group: %w", err)
 	}
@@ -39,7 +39,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		NodeSubnet:        cfg.NodeSubnetCIDR,
 		EndpointSubnet:    cfg.EndpointSubnetCIDR,
 		Tags:              tags,
-	})
+	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the network: %w", err)
 	}
@@ -85,7 +85,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		ServiceMeshRevision:  meshRevision,
 		SubscriptionID:       subscription,
 		Tags:                 tags,
-	})
+	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the AKS cluster: %w", err)
 	}
@@ -108,7 +108,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		PrivateEndpoint:   endpoint,
 		Protection:        cfg.DataProtection,
 		Tags:              tags,
-	})
+	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the file store: %w", err)
 	}
@@ -122,7 +122,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		Protection:        cfg.DataProtection,
 		Tags:              tags,
 		PrivateEndpoint:   endpoint,
-	})
+	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the backup store: %w", err)
 	}
@@ -156,7 +156,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 			Namespace:         w.Namespace,
 			ServiceAccount:    w.ServiceAccount,
 			Grants:            grants[w.Name],
-		})
+		}, r.azure)
 		if err != nil {
 			return fmt.Errorf("creating the %s identity: %w", w.Name, err)
 		}
@@ -170,7 +170,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 			Hostname:          cfg.Hostname,
 			TTLSeconds:        cfg.DNSTTLSeconds,
 			Target:            cluster.IngressIPID.ToStringOutput(),
-		}); err != nil {
+		}, r.azure); err != nil {
 			return fmt.Errorf("creating the site's DNS record: %w", err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/fieldcert/moodle-aks/components/volumes"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
+	azurenative "github.com/pulumi/pulumi-azure-native-sdk/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -56,7 +57,12 @@ type Region struct {
 	names        infra.Names
 	subscription pulumi.StringInput
 	shares       []storage.Share
+	// azure hands the azure-native provider to the Azure components.
+	azure pulumi.ResourceOption
 
+	// AzureProvider is the one azure-native provider every Azure resource
+	// of the region is registered through.
+	AzureProvider pulumi.ProviderResource
 	// ResourceGroup holds every Azure resource of the region.
 	ResourceGroup *resourcegroup.ResourceGroup
 	// Network is the VNet with the node and private endpoint subnets.
@@ -87,6 +93,10 @@ type Region struct {
 	Migration *migration.Migration
 }
 
+// AzureNativeVersion is the azure-native provider plugin the stacks run:
+// the root module's version in go.mod (a test keeps them equal).
+const AzureNativeVersion = "2.90.0"
+
 // Share names on the file store.
 const (
 	MoodledataShare = "moodledata"
@@ -96,11 +106,21 @@ const (
 // NewRegion creates a region stack's resources from its config: the whole
 // region, one step per line. Each step lives in its own file.
 func NewRegion(ctx *pulumi.Context, cfg *infra.Config) (*Region, error) {
-	client, err := authorization.GetClientConfig(ctx)
+	// One explicit azure-native provider for every Azure resource and call:
+	// the service modules come at different versions (containerservice
+	// 2.88.0, managedidentity 2.80.0, the rest 2.90.0), and without it the
+	// engine would install and run one default provider per version.
+	provider, err := azurenative.NewProvider(ctx, "azure-native", &azurenative.ProviderArgs{
+		Location: pulumi.String(cfg.Region),
+	}, pulumi.Version(AzureNativeVersion))
+	if err != nil {
+		return nil, fmt.Errorf("creating the azure-native provider: %w", err)
+	}
+	client, err := authorization.GetClientConfig(ctx, pulumi.Provider(provider))
 	if err != nil {
 		return nil, fmt.Errorf("reading the Azure client config: %w", err)
 	}
-	r := &Region{names: infra.NewNames(cfg), subscription: pulumi.String(client.SubscriptionId)}
+	r := &Region{names: infra.NewNames(cfg), subscription: pulumi.String(client.SubscriptionId), azure: pulumi.Providers(provider), AzureProvider: provider}
 	steps := []func(*pulumi.Context, *infra.Config) error{
 		r.azurePlatform, // azure.go: group, network, AKS, storage, identities, DNS
 		r.inCluster,     // cluster.go: namespaces, Istio, certificates, volumes

@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/fieldcert/moodle-aks/policy/rules"
+	"github.com/fieldcert/moodle-aks/stacks"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -95,9 +98,10 @@ func TestRegionStacks(t *testing.T) {
 				assert.Equal(t, tc.stack, r.String("tags.stack"))
 			}
 
-			// Every custom resource has a component parent.
+			// Every custom resource has a component parent, but the stack's
+			// azure-native provider, which every component uses.
 			for _, r := range all {
-				if r.Custom {
+				if r.Custom && r.Type != "pulumi:providers:azure-native" {
 					assert.Contains(t, r.Parent, "::moodle:", "%s has a component parent", r.URN)
 				}
 			}
@@ -138,5 +142,28 @@ func TestRealStacksPassThePolicyPackRunner(t *testing.T) {
 		want := map[string][2]string{"dev": {"westeurope", "eu"}, "prod": {"eastus2", "us"}}[stack]
 		assert.Equal(t, want, [2]string{s.Region, s.Residency})
 		assert.Empty(t, rules.Evaluate(s, rules.All()), stack)
+	}
+}
+
+// TestOneAzureNativeProvider: the service modules come at three versions;
+// every Azure resource is registered through the one explicit provider, at
+// the root module's version, so the engine runs one azure-native plugin.
+func TestOneAzureNativeProvider(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	require.NoError(t, err)
+	assert.Contains(t, string(mod), "github.com/pulumi/pulumi-azure-native-sdk/v2 v"+stacks.AzureNativeVersion+"\n",
+		"stacks.AzureNativeVersion is the root module's version in go.mod")
+	for _, stack := range []string{"dev", "prod"} {
+		rec := runStack(t, stack, "")
+		provs := rec.OfType("pulumi:providers:azure-native")
+		require.Len(t, provs, 1, stack)
+		azure := 0
+		for _, r := range rec.Resources() {
+			if strings.HasPrefix(r.Type, "azure-native:") {
+				azure++
+				assert.True(t, strings.HasPrefix(r.Provider, provs[0].URN+"::"), "%s: %s %s uses provider %q", stack, r.Type, r.Name, r.Provider)
+			}
+		}
+		assert.Greater(t, azure, 25, stack)
 	}
 }

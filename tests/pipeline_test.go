@@ -2,10 +2,16 @@ package tests
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -90,4 +96,119 @@ func TestPipelineCommandsMatchTheReadme(t *testing.T) {
 	assert.Contains(t, readme, "go build -o bin/policy-pack ./policy")
 	assert.Contains(t, string(steps), "ARM_USE_OIDC=true", "workload identity federation, no client secret")
 	assert.NotContains(t, string(steps), "ARM_CLIENT_SECRET")
+}
+
+// TestPRCommentScript runs pipelines/scripts/pr-comment.sh against a fake
+// Azure DevOps threads API: a preview larger than a command line takes is
+// posted from files, the summary comes first, the diff is cut to what a
+// comment holds, and a second push updates the stack's thread instead of
+// opening another.
+func TestPRCommentScript(t *testing.T) {
+	type comment struct {
+		ID      int    `json:"id"`
+		Content string `json:"content"`
+	}
+	type thread struct {
+		ID       int       `json:"id"`
+		Comments []comment `json:"comments"`
+	}
+	var (
+		mu      sync.Mutex
+		threads = []thread{}
+		posts   int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, "Bearer token", r.Header.Get("Authorization"))
+		assert.Equal(t, "7.1", r.URL.Query().Get("api-version"))
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case r.Method == "GET" && r.URL.Path == "/pr/threads":
+			_ = json.NewEncoder(w).Encode(map[string]any{"value": threads})
+		case r.Method == "POST" && r.URL.Path == "/pr/threads":
+			var in struct{ Comments []comment }
+			require.NoError(t, json.Unmarshal(body, &in))
+			posts++
+			threads = append(threads, thread{ID: 100 + len(threads), Comments: []comment{{ID: 1, Content: in.Comments[0].Content}}})
+			_, _ = w.Write([]byte("{}"))
+		case r.Method == "PATCH" && strings.HasPrefix(r.URL.Path, "/pr/threads/"):
+			var in comment
+			require.NoError(t, json.Unmarshal(body, &in))
+			parts := strings.Split(r.URL.Path, "/") // /pr/threads/<t>/comments/<c>
+			id, _ := strconv.Atoi(parts[3])
+			for i := range threads {
+				if threads[i].ID == id {
+					threads[i].Comments[0].Content = in.Content
+				}
+			}
+			_, _ = w.Write([]byte("{}"))
+		default:
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
+		}
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	run := func(stack, preview string) string {
+		f := filepath.Join(dir, stack+".txt")
+		require.NoError(t, os.WriteFile(f, []byte(preview), 0o644))
+		cmd := exec.Command("bash", filepath.Join(root, "pipelines", "scripts", "pr-comment.sh"))
+		cmd.Env = append(os.Environ(), "STACK="+stack, "PREVIEW_FILE="+f, "API="+srv.URL+"/pr",
+			"SYSTEM_ACCESSTOKEN=token", "ARTIFACT_URL=https://dev.azure.com/artifact")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+	big := strings.Repeat("    ~ azure-native:network:NetworkSecurityGroup nodes update [diff: ~securityRules]\n", 2500) +
+		"Resources:\n    ~ 1 to update\n    195 unchanged\n\nPolicies:\n    ✅ moodle-aks@v0.0.1\n"
+	require.Greater(t, len(big), 172*1024, "larger than the preview that broke curl -d")
+	assert.Contains(t, run("prod", big), "new thread")
+	require.Len(t, threads, 1)
+	c := threads[0].Comments[0].Content
+	assert.True(t, strings.HasPrefix(c, "<!-- pulumi-preview:prod -->"))
+	assert.Less(t, strings.Index(c, "1 to update"), strings.Index(c, "<details>"), "the summary comes first")
+	assert.Contains(t, c, "[Full preview output](https://dev.azure.com/artifact)")
+	assert.Contains(t, c, "The diff is cut at 100000 characters.")
+	assert.Less(t, len(c), 110000, "the comment stays within what Azure DevOps holds")
+
+	assert.Contains(t, run("prod", "Resources:\n    196 unchanged\n"), "updated the prod preview in thread 100")
+	require.Len(t, threads, 1, "one thread per stack, updated")
+	assert.Contains(t, threads[0].Comments[0].Content, "196 unchanged")
+	assert.NotContains(t, threads[0].Comments[0].Content, "cut at")
+	run("prod-eu", "Resources:\n    191 unchanged\n")
+	assert.Len(t, threads, 2, "another stack, another thread")
+	assert.Equal(t, 2, posts)
+}
+
+// TestPipelinePinsWhatGoModPins: the deploy jobs install exactly the
+// provider plugins of go.mod's SDKs (no download of whatever is newest),
+// install Go (the engine runs `go list`), post previews through the tested
+// script, batch merges and take environments' locks in order.
+func TestPipelinePinsWhatGoModPins(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	require.NoError(t, err)
+	main, err := os.ReadFile(filepath.Join(root, "azure-pipelines.yml"))
+	require.NoError(t, err)
+	for variable, module := range map[string]string{
+		"AZURE_NATIVE_VERSION":        "github.com/pulumi/pulumi-azure-native-sdk/v2",
+		"KUBERNETES_PROVIDER_VERSION": "github.com/pulumi/pulumi-kubernetes/sdk/v4",
+		"RANDOM_PROVIDER_VERSION":     "github.com/pulumi/pulumi-random/sdk/v4",
+	} {
+		m := regexp.MustCompile(`(?m)^\t` + regexp.QuoteMeta(module) + ` (v\S+)$`).FindSubmatch(mod)
+		require.NotNil(t, m, module)
+		assert.Regexp(t, `- name: `+variable+`\n\s+value: "`+regexp.QuoteMeta(string(m[1]))+`"`, string(main), "%s pins %s %s", variable, module, m[1])
+	}
+	steps, err := os.ReadFile(filepath.Join(root, "pipelines", "pulumi-steps.yml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(steps), "task: GoTool@0")
+	for _, v := range []string{"AZURE_NATIVE_VERSION", "KUBERNETES_PROVIDER_VERSION", "RANDOM_PROVIDER_VERSION"} {
+		assert.Contains(t, string(steps), "$("+v+")")
+	}
+	preview, err := os.ReadFile(filepath.Join(root, "pipelines", "preview.yml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(preview), "bash pipelines/scripts/pr-comment.sh")
+	assert.NotContains(t, string(preview), `-d "$body"`, "no preview on curl's command line")
+	assert.Contains(t, string(main), `batch: "true"`)
+	assert.Contains(t, string(main), "lockBehavior: sequential")
 }

@@ -2,6 +2,7 @@
 # Installs the Debian packages the real-run tests of the Moodle image need
 # (tests/imagerun): Apache with mod_php, PHP with the extensions the
 # Dockerfile builds, MariaDB, Redis, rsync and util-linux's unshare/setpriv.
+# jq and curl run the pipeline's PR-comment script in tests/pipeline_test.go.
 # Called by .ci/run, and by the tests themselves when something is missing
 # and they run as root. Does nothing when everything is there.
 set -euo pipefail
@@ -10,6 +11,7 @@ packages=(
   php8.2-mysql php8.2-intl php8.2-gd php8.2-zip php8.2-soap php8.2-xml
   php8.2-mbstring php8.2-curl php8.2-redis
   mariadb-server mariadb-client redis-server redis-tools rsync util-linux
+  jq curl
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	moodleimage "github.com/fieldcert/moodle-aks/images/moodle"
 )
 
 // Environment decides the defaults of a stack.
@@ -279,11 +281,29 @@ func Load(project, stack string, src Source) (*Config, error) {
 		}
 	}
 
+	c.MoodleImage = ResolveMoodleImage(c.MoodleImage)
+
 	errs := append(r.errs, c.Validate()...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// ResolveMoodleImage gives the Moodle image of this commit when moodleImage
+// names the repository without a tag or digest
+// ("crfieldcert.azurecr.io/moodle"): the content tag of images/moodle, the
+// tag the pipeline builds and pushes. Any other reference is left as it is
+// (an explicit tag pins another build, for a rollback).
+func ResolveMoodleImage(ref string) string {
+	m := imageRE.FindStringSubmatch(ref)
+	if m == nil || m[3] != "" || m[4] != "" {
+		return ref
+	}
+	if path := m[2]; path == moodleimage.Repository || strings.HasSuffix(path, "/"+moodleimage.Repository) {
+		return ref + ":" + moodleimage.Tag()
+	}
+	return ref
 }
 
 // applyDefaults fills every field from the environment and region. Values

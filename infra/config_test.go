@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	moodleimage "github.com/fieldcert/moodle-aks/images/moodle"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -229,6 +230,24 @@ func TestLoadRejectsBadValues(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+func TestUntaggedMoodleImageIsThisCommitsImage(t *testing.T) {
+	v := valid("dev")
+	v["moodleImage"] = "registry.example.com/moodle"
+	c, err := load(t, v)
+	require.NoError(t, err)
+	assert.Equal(t, "registry.example.com/moodle:"+moodleimage.Tag(), c.MoodleImage)
+	assert.Regexp(t, `^4\.5\.7-php8\.3-[0-9a-f]{12}$`, moodleimage.Tag(), "Moodle release, PHP, content hash")
+
+	// Another repository without a tag is still refused; a pinned tag stays.
+	v["moodleImage"] = "registry.example.com/lms"
+	_, err = load(t, v)
+	require.ErrorContains(t, err, "moodleImage")
+	v["moodleImage"] = "registry.example.com/moodle:4.5.7-php8.3-r2"
+	c, err = load(t, v)
+	require.NoError(t, err)
+	assert.Equal(t, "registry.example.com/moodle:4.5.7-php8.3-r2", c.MoodleImage)
 }
 
 func TestPrivateClusterNeedsNoRanges(t *testing.T) {

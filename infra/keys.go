@@ -159,7 +159,7 @@ var Keys = []Key{
 	{Name: "containerRegistryId", Type: "string", Default: "",
 		Description: "ARM ID of the Azure Container Registry the private images (`moodleImage`, integrations) come from; the cluster's kubelet identity gets AcrPull on it. Required when an image is on `*.azurecr.io`; images from any other Azure registry are refused."},
 	{Name: "moodleImage", Type: "string", DefaultDoc: "required",
-		Description: "Moodle image reference with an exact tag or digest (never `latest`), built from images/ by the pipeline."},
+		Description: "Moodle image: `<registry>/moodle` without a tag means the image of this commit (the content tag of images/moodle, `go run ./cmd/imagetag`), which the pipeline builds and pushes; an exact tag or digest (never `latest`) pins another build, e.g. to roll back."},
 	{Name: "mysqlImage", Type: "string", Default: "mysql:8.4.7",
 		Description: "MySQL image reference with an exact tag or digest."},
 	{Name: "redisImage", Type: "string", Default: "redis:7.4.6",

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	moodleimage "github.com/fieldcert/moodle-aks/images/moodle"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -211,4 +212,19 @@ func TestPipelinePinsWhatGoModPins(t *testing.T) {
 	assert.NotContains(t, string(preview), `-d "$body"`, "no preview on curl's command line")
 	assert.Contains(t, string(main), `batch: "true"`)
 	assert.Contains(t, string(main), "lockBehavior: sequential")
+}
+
+// TestMoodleImageTagIsTheContentTag: the pipeline pushes the content tag,
+// never the same tag twice, and the rendered stacks deploy that tag.
+func TestMoodleImageTagIsTheContentTag(t *testing.T) {
+	build, err := os.ReadFile(filepath.Join(root, "pipelines", "build.yml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(build), "tag=$(go run ./cmd/imagetag)")
+	assert.Contains(t, string(build), "ne(variables['IMAGE_EXISTS'], 'true')")
+	assert.Regexp(t, `tags: \|\n\s+\$\(IMAGE_TAG\)`, string(build))
+	for _, stack := range []string{"dev", "prod", "prod-eu"} {
+		b, err := os.ReadFile(filepath.Join(root, "rendered", stack, "kubernetes", "moodle", "deployment-moodle-web.yaml"))
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "image: crfieldcert.azurecr.io/moodle:"+moodleimage.Tag()+"\n", "%s deploys this commit's image", stack)
+	}
 }

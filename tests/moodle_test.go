@@ -44,7 +44,7 @@ func TestMoodleWorkloads(t *testing.T) {
 			up, _ := rec.Named("kubernetes:batch/v1:Job", "moodle-upgrade")
 			cfg, err := render.LoadStackConfig(root, tc.stack, "")
 			require.NoError(t, err)
-			image := cfg.Values["moodle-aks:moodleImage"]
+			image := infra.ResolveMoodleImage(cfg.Values["moodle-aks:moodleImage"])
 			assert.Equal(t, moodle.UpgradeJobName(image, "baked", "en"), up.Input("metadata.name"))
 			assert.Contains(t, d.Dependencies, up.URN, "the web pods roll out after the upgrade")
 			assert.Contains(t, cron.Dependencies, up.URN)

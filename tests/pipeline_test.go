@@ -78,8 +78,16 @@ func TestEveryStackHasAPreviewAndAnUp(t *testing.T) {
 		assert.Regexp(t, preview, text, "stack %s has a preview job", s)
 		assert.Regexp(t, up, text, "stack %s has an up job", s)
 	}
-	// Each backend stays in its stack's boundary: US state for the US stack.
-	assert.Regexp(t, `(?s)stack: prod\n\s+(environment: \S+\n\s+)?serviceConnection: azure-moodle-prod-us\n\s+backend: \S+stpulumistateus`, text)
+	// Each stack has its own state container, in its boundary's account:
+	// US state for the US stack, EU state for the EU stacks.
+	boundary := map[string]string{"dev": "eu", "prod": "us", "prod-eu": "eu"}
+	for stack, b := range boundary {
+		backends := regexp.MustCompile(`(?s)stack: `+regexp.QuoteMeta(stack)+`\n.*?backend: (\S+)`).FindAllStringSubmatch(text, -1)
+		require.Len(t, backends, 2, "%s: a preview and an up", stack)
+		for _, m := range backends {
+			assert.Equal(t, "azblob://pulumi-state-"+stack+"?storage_account=stpulumistate"+b, m[1], stack)
+		}
+	}
 }
 
 func TestPipelineCommandsMatchTheReadme(t *testing.T) {
@@ -95,8 +103,66 @@ func TestPipelineCommandsMatchTheReadme(t *testing.T) {
 	assert.Contains(t, string(build), "bash .ci/run", "the build runs CI's script, which runs the README's test command")
 	assert.Contains(t, string(build), "go build -o $(Build.ArtifactStagingDirectory)/bin/policy-pack ./policy")
 	assert.Contains(t, readme, "go build -o bin/policy-pack ./policy")
-	assert.Contains(t, string(steps), "ARM_USE_OIDC=true", "workload identity federation, no client secret")
-	assert.NotContains(t, string(steps), "ARM_CLIENT_SECRET")
+	// The agents' managed identity, whose tokens the metadata endpoint
+	// renews: no federation token to expire mid-run, no client secret.
+	for _, want := range []string{`ARM_USE_MSI: "true"`, "AAD_LOGIN_METHOD: msi", `az login --identity --client-id "$AZURE_CLIENT_ID"`} {
+		assert.Contains(t, string(steps), want)
+	}
+	for _, gone := range []string{"ARM_CLIENT_SECRET", "ARM_OIDC_TOKEN", "azurecli"} {
+		assert.NotContains(t, string(steps), gone)
+	}
+}
+
+// TestPipelineRunsInsideEachRegion: previews and deployments run on the
+// stack's own agent pools (in its region, where the API server admits
+// them), previews with the read-only identity and deployments with the
+// deploy identity; a deployment first previews the exact commit into the
+// run's summary for the approver, has a timeout from its critical path,
+// and a nightly pipeline checks every stack for drift.
+func TestPipelineRunsInsideEachRegion(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, "pipelines", name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	preview, up, drift := read("preview.yml"), read("up.yml"), read("drift.yml")
+	assert.Contains(t, preview, "name: mdp-moodle-${{ parameters.stack }}-preview")
+	assert.Contains(t, preview, "clientId: $(PREVIEW_CLIENT_ID)")
+	assert.Contains(t, preview, "task.uploadsummary")
+	assert.Contains(t, up, "name: mdp-moodle-${{ parameters.stack }}-deploy")
+	assert.Contains(t, up, "clientId: $(DEPLOY_CLIENT_ID)")
+	assert.NotContains(t, preview, "DEPLOY_CLIENT_ID", "previews never get the deploy identity")
+	assert.Regexp(t, `(?s)template: preview\.yml.*deployment: up\s+displayName: [^\n]+\n\s+dependsOn: preview`, up, "the approval comes after the preview of the same commit")
+	assert.Regexp(t, `timeoutInMinutes: "\d+"`, up)
+	assert.Contains(t, drift, "cron:")
+	for _, stack := range stackFiles(t) {
+		assert.Regexp(t, `(?s)stack: `+regexp.QuoteMeta(stack)+`\n.*?command: preview --refresh --expect-no-changes`, drift, "%s is checked for drift", stack)
+	}
+}
+
+// TestPipelineSetUpIsDocumented: what needs a live Azure DevOps
+// organisation is a README step (or a runbook), and each is there.
+func TestPipelineSetUpIsDocumented(t *testing.T) {
+	text := readme(t)
+	for _, want := range []string{
+		"az repos policy build create", // build validation on Azure Repos
+		"az mdp pool create",           // agents in each region
+		"mdp-moodle-<stack>-preview", "mdp-moodle-<stack>-deploy",
+		"Branch control",           // deploy pools and environments: main only
+		"Exclusive lock",           // one deployment per environment at a time
+		"Storage Blob Data Reader", // preview identity: state read-only
+		"pulumi-state-<stack>",     // a container per stack
+		"keys/pulumi-<stack>",      // a key per stack
+		"docs/pipeline-recovery.md",
+		"pipelines/drift.yml",
+	} {
+		assert.Contains(t, text, want)
+	}
+	rec, err := os.ReadFile(filepath.Join(root, "docs", "pipeline-recovery.md"))
+	require.NoError(t, err)
+	for _, want := range []string{"--clear-pending-creates", ".pulumi/locks/", "pulumi refresh", "timeoutInMinutes"} {
+		assert.Contains(t, string(rec), want)
+	}
 }
 
 // TestPRCommentScript runs pipelines/scripts/pr-comment.sh against a fake

@@ -11,7 +11,7 @@ packages=(
   php8.2-mysql php8.2-intl php8.2-gd php8.2-zip php8.2-soap php8.2-xml
   php8.2-mbstring php8.2-curl php8.2-redis
   mariadb-server mariadb-client redis-server redis-tools rsync util-linux
-  jq curl
+  jq curl time
 )
 missing=()
 for p in "${packages[@]}"; do

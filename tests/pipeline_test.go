@@ -145,8 +145,8 @@ func TestPipelineRunsInsideEachRegion(t *testing.T) {
 func TestPipelineSetUpIsDocumented(t *testing.T) {
 	text := readme(t)
 	for _, want := range []string{
-		"az repos policy build create", // build validation on Azure Repos
-		"az mdp pool create",           // agents in each region
+		"az repos policy build create",                                          // build validation on Azure Repos
+		"Microsoft.DevOpsInfrastructure/pools", "pipelines/bootstrap/pool.json", // agents in each region
 		"mdp-moodle-<stack>-preview", "mdp-moodle-<stack>-deploy",
 		"Branch control",           // deploy pools and environments: main only
 		"Exclusive lock",           // one deployment per environment at a time
@@ -158,6 +158,48 @@ func TestPipelineSetUpIsDocumented(t *testing.T) {
 	} {
 		assert.Contains(t, text, want)
 	}
+	// The pool body has what the REST API requires (Pools - Create Or
+	// Update, api-version 2025-01-21: location, agentProfile,
+	// devCenterProjectResourceId, fabricProfile, maximumConcurrency,
+	// organizationProfile), a user-assigned identity for the agents, and
+	// the VNet subnet that puts the agents behind the NAT address.
+	b, err := os.ReadFile(filepath.Join(root, "pipelines", "bootstrap", "pool.json"))
+	require.NoError(t, err)
+	var pool struct {
+		Location string `json:"location"`
+		Identity struct {
+			Type                   string         `json:"type"`
+			UserAssignedIdentities map[string]any `json:"userAssignedIdentities"`
+		} `json:"identity"`
+		Properties struct {
+			DevCenterProjectResourceID string `json:"devCenterProjectResourceId"`
+			MaximumConcurrency         int    `json:"maximumConcurrency"`
+			AgentProfile               struct {
+				Kind string `json:"kind"`
+			} `json:"agentProfile"`
+			OrganizationProfile struct {
+				Kind string `json:"kind"`
+			} `json:"organizationProfile"`
+			FabricProfile struct {
+				Kind           string `json:"kind"`
+				NetworkProfile struct {
+					SubnetID string `json:"subnetId"`
+				} `json:"networkProfile"`
+			} `json:"fabricProfile"`
+		} `json:"properties"`
+	}
+	require.NoError(t, json.Unmarshal(b, &pool))
+	p := pool.Properties
+	assert.NotEmpty(t, pool.Location)
+	assert.Equal(t, "UserAssigned", pool.Identity.Type)
+	assert.Len(t, pool.Identity.UserAssignedIdentities, 1, "one identity per pool: preview or deploy")
+	assert.Contains(t, p.DevCenterProjectResourceID, "/providers/Microsoft.DevCenter/projects/")
+	assert.Positive(t, p.MaximumConcurrency)
+	assert.Equal(t, "Stateless", p.AgentProfile.Kind)
+	assert.Equal(t, "AzureDevOps", p.OrganizationProfile.Kind)
+	assert.Equal(t, "Vmss", p.FabricProfile.Kind)
+	assert.Contains(t, p.FabricProfile.NetworkProfile.SubnetID, "/subnets/agents")
+
 	rec, err := os.ReadFile(filepath.Join(root, "docs", "pipeline-recovery.md"))
 	require.NoError(t, err)
 	for _, want := range []string{"--clear-pending-creates", ".pulumi/locks/", "pulumi refresh", "timeoutInMinutes"} {

@@ -335,8 +335,7 @@ func (s *site) buildLayout() {
 	require.NoError(t, os.Chown(s.path("/moodledata"), wwwDataUID, wwwDataUID))
 	require.NoError(t, os.Chmod(s.path("/moodledata"), 0o2770))
 	require.NoError(t, os.Chmod(s.path("/var/moodle-localcache"), 0o777))
-	require.NoError(t, os.Chmod(s.path("/tmp"), 0o1777|os.ModeSticky))
-	s.run("chmod", "1777", s.path("/tmp"))
+	s.run("chmod", "1777", s.path("/tmp")) // sticky, as an emptyDir /tmp
 
 	// The namespace: every image path bound from the workspace, Debian's
 	// php.ini files hidden (the image has none), then held open by a sleep.

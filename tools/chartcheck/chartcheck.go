@@ -167,10 +167,12 @@ func Template(chartPath string, r Release, values map[string]any, kubeVersion st
 	in := action.NewInstall(cfg)
 	in.DryRun, in.ClientOnly, in.IncludeCRDs, in.Replace = true, true, true, true
 	in.ReleaseName, in.Namespace = r.Name, r.Namespace
-	kv, err := chartutil.ParseKubeVersion("v" + strings.TrimPrefix(kubeVersion, "v") + ".0")
-	if strings.Count(kubeVersion, ".") >= 2 {
-		kv, err = chartutil.ParseKubeVersion("v" + strings.TrimPrefix(kubeVersion, "v"))
+	// The stack pins "1.MINOR" or "1.MINOR.PATCH"; Helm wants a full version.
+	v := "v" + strings.TrimPrefix(kubeVersion, "v")
+	if strings.Count(v, ".") == 1 {
+		v += ".0"
 	}
+	kv, err := chartutil.ParseKubeVersion(v)
 	if err != nil {
 		return "", fmt.Errorf("kubernetes version %q: %w", kubeVersion, err)
 	}

@@ -47,8 +47,11 @@ type declaredConfig struct {
 	Secret  bool                              `yaml:"secret"`
 }
 
+// stackFile keeps each config value as its YAML node: a top-level scalar is
+// a config.Value to the CLI, its literal text ("1.30" stays "1.30", not the
+// number 1.3); objects and arrays decode as usual.
 type stackFile struct {
-	Config map[string]any `yaml:"config"`
+	Config map[string]yaml.Node `yaml:"config"`
 }
 
 // LoadStackConfig reads dir/Pulumi.yaml and the stack file (dir/Pulumi.<stack>.yaml,
@@ -71,18 +74,17 @@ func LoadStackConfig(dir, stack, file string) (*StackConfig, error) {
 	if err := readYAML(file, &st); err != nil {
 		return nil, &ConfigError{err}
 	}
-	// A top-level scalar is a config.Value to the CLI: its literal text
-	// ("1.30" stays "1.30", not the number 1.3).
-	var nodes struct {
-		Config map[string]yaml.Node `yaml:"config"`
-	}
-	if err := readYAML(file, &nodes); err != nil {
-		return nil, &ConfigError{err}
-	}
-	for k, n := range nodes.Config {
+	config := make(map[string]any, len(st.Config))
+	for k, n := range st.Config {
 		if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-			st.Config[k] = n.Value
+			config[k] = n.Value
+			continue
 		}
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, &ConfigError{fmt.Errorf("parsing %s: %s: %w", file, k, err)}
+		}
+		config[k] = v
 	}
 
 	sc := &StackConfig{Project: proj.Name, Values: map[string]string{}}
@@ -99,13 +101,13 @@ func LoadStackConfig(dir, stack, file string) (*StackConfig, error) {
 		sc.Values[proj.Name+":"+name] = raw
 	}
 
-	keys := make([]string, 0, len(st.Config))
-	for k := range st.Config {
+	keys := make([]string, 0, len(config))
+	for k := range config {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		val := st.Config[key]
+		val := config[key]
 		ns, name, found := strings.Cut(key, ":")
 		if !found {
 			ns, name = proj.Name, key

@@ -361,9 +361,13 @@ func (s *site) buildLayout() {
 	require.Equal(t, "ready\n", line)
 
 	// The base image's set-up, then the Dockerfile's Apache RUN, as root.
-	base, err := filepath.Abs(filepath.Join(root, "tests", "imagerun", "php-apache-base.sh"))
+	// Fed on stdin: inside the namespace the checkout may be hidden (a
+	// clone under /tmp sits below the pod's /tmp emptyDir).
+	base, err := os.ReadFile(filepath.Join(root, "tests", "imagerun", "php-apache-base.sh"))
 	require.NoError(t, err)
-	out, err := s.nsCmd(0, nil, "sh", base).CombinedOutput()
+	cmd := s.nsCmd(0, nil, "sh", "-s")
+	cmd.Stdin = bytes.NewReader(base)
+	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "the base image's Apache set-up: %s", out)
 	out, err = s.nsCmd(0, nil, "sh", "-c", "set -eu; "+s.df.apacheRun).CombinedOutput()
 	require.NoError(t, err, "the Dockerfile's Apache RUN (it ends with apache2ctl -t): %s", out)

@@ -152,7 +152,7 @@ func (v *validator) moodle(c *Config) {
 // monitoring checks the monitoring and alert routing settings.
 func (v *validator) monitoring(c *Config) {
 	if !exactChartRE.MatchString(c.PrometheusChartVersion) {
-		v.fail("prometheusChartVersion", "%q is not an exact chart version such as 67.8.0", c.PrometheusChartVersion)
+		v.fail("prometheusChartVersion", "%q is not an exact chart version such as 88.5.3", c.PrometheusChartVersion)
 	}
 	v.between("prometheusRetentionDays", c.PrometheusRetentionDays, 1, 365)
 	v.between("prometheusStorageGiB", c.PrometheusStorageGiB, 10, 4096)

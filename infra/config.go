@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	moodleimage "github.com/fieldcert/moodle-aks/images/moodle"
 )
@@ -76,10 +77,12 @@ type Config struct {
 	Hostname    string
 
 	KubernetesVersion string
-	Zones             []string
-	SystemPool        NodePool
-	UserPool          NodePool
-	JobsPool          JobsPool
+	// KubernetesSupportPlan is SupportOfficial or SupportLTS (Premium tier).
+	KubernetesSupportPlan string
+	Zones                 []string
+	SystemPool            NodePool
+	UserPool              NodePool
+	JobsPool              JobsPool
 
 	UpgradeChannel              string
 	MaintenanceWindow           MaintenanceWindow
@@ -164,6 +167,11 @@ type Config struct {
 	ApacheExporterImage     string
 
 	NameSuffix string
+
+	// Warnings are what the version checks found that does not stop the
+	// stack (a version near or past its end of support); the program logs
+	// them and the renderer prints them.
+	Warnings []string
 }
 
 // Source is where Load reads config from: the Pulumi context in a real
@@ -203,9 +211,21 @@ func (m MapSource) IsSecret(key string) bool {
 }
 
 // Load reads every key of Keys through get, applies the defaults of the
-// environment and region, and validates the result. The error joins every
-// problem found, each naming its key, the bad value and what is allowed.
+// environment and region, and validates the result, with the version
+// checks on the deploy date (Today: DateEnv, else today). The error joins
+// every problem found, each naming its key, the bad value and what is
+// allowed.
 func Load(project, stack string, src Source) (*Config, error) {
+	today, err := Today()
+	if err != nil {
+		return nil, err
+	}
+	return LoadAt(project, stack, src, today)
+}
+
+// LoadAt is Load with the deploy date given: the day the version checks
+// hold the stack's versions against (CheckVersions).
+func LoadAt(project, stack string, src Source, today time.Time) (*Config, error) {
 	r := &reader{src: src}
 	c := &Config{Project: project, Stack: stack}
 
@@ -284,6 +304,11 @@ func Load(project, stack string, src Source) (*Config, error) {
 	c.MoodleImage = ResolveMoodleImage(c.MoodleImage)
 
 	errs := append(r.errs, c.Validate()...)
+	if len(errs) == 0 {
+		// Versions are held against the catalog once they are well-formed.
+		report := c.CheckVersions(today)
+		errs, c.Warnings = report.Errors, report.Warnings
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -370,7 +395,7 @@ func (c *Config) applyDefaults() {
 // and for reading.
 func (c *Config) stringFields() map[string]*string {
 	return map[string]*string{
-		"residency": &c.Residency, "hostname": &c.Hostname, "kubernetesVersion": &c.KubernetesVersion,
+		"residency": &c.Residency, "hostname": &c.Hostname, "kubernetesVersion": &c.KubernetesVersion, "kubernetesSupportPlan": &c.KubernetesSupportPlan,
 		"backupReplication": &c.BackupReplication, "vnetCidr": &c.VnetCIDR, "nodeSubnetCidr": &c.NodeSubnetCIDR,
 		"endpointSubnetCidr": &c.EndpointSubnetCIDR, "podCidr": &c.PodCIDR, "serviceCidr": &c.ServiceCIDR,
 		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "containerRegistryId": &c.ContainerRegistryID, "mysqlImage": &c.MysqlImage,

@@ -3,6 +3,7 @@ package infra
 import (
 	"strings"
 	"testing"
+	"time"
 
 	moodleimage "github.com/fieldcert/moodle-aks/images/moodle"
 	"github.com/stretchr/testify/assert"
@@ -32,9 +33,13 @@ func valid(env string) map[string]string {
 // registryID is the ARM ID of the team's registry in the test configs.
 const registryID = "/subscriptions/2b7a3c55-0d4e-4f1a-9c3b-6e8d1f2a4b5c/resourceGroups/rg-registry/providers/Microsoft.ContainerRegistry/registries/crfieldcert"
 
+// testDay is the deploy date of these tests: fixed, so that no test starts
+// failing when a default version reaches its end of support.
+var testDay = Day(2026, time.December, 1)
+
 func load(t *testing.T, values map[string]string, secrets ...string) (*Config, error) {
 	t.Helper()
-	return Load(Project, "test", MapSource{Values: values, Secrets: secrets})
+	return LoadAt(Project, "test", MapSource{Values: values, Secrets: secrets}, testDay)
 }
 
 func TestLoadAppliesEnvironmentDefaults(t *testing.T) {
@@ -162,7 +167,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"dns zone without hostname", "dev", map[string]string{"dnsZoneName": "other.example", "dnsZoneResourceGroup": "rg-dns"}, "dnsZoneName", "does not contain hostname"},
 		{"dns zone without group", "dev", map[string]string{"dnsZoneName": "example.com"}, "dnsZoneResourceGroup", "required when dnsZoneName is set"},
 		{"istio version", "dev", map[string]string{"istioVersion": "1.28"}, "istioVersion", "exact chart version"},
-		{"cert-manager version", "dev", map[string]string{"certManagerVersion": "1.19.2"}, "certManagerVersion", "such as v1.19.2"},
+		{"cert-manager version", "dev", map[string]string{"certManagerVersion": "1.19.2"}, "certManagerVersion", "such as v1.21.1"},
 		{"acme email", "dev", map[string]string{"acmeEmail": "certs"}, "acmeEmail", "not an email address"},
 		{"dns01 without zone", "dev", map[string]string{"acmeChallenge": "dns01"}, "acmeChallenge", "needs dnsZoneName"},
 		{"acme environment", "dev", map[string]string{"acmeEnvironment": "test"}, "acmeEnvironment", "allowed: production, staging"},
@@ -174,7 +179,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"integration endpoint", "dev", map[string]string{"integrations": `{"crm": {"kind": "service", "image": "r.example.com/crm:2", "port": 8080, "replicas": 1, "endpoints": ["https://api.crm.example:443"]}}`}, "integrations.crm.endpoints[0]", "not a lowercase DNS name"},
 		{"integration name", "dev", map[string]string{"integrations": `{"HR_Sync": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *"}}`}, "integrations.HR_Sync", "lowercase DNS label"},
 		{"integration unknown field", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "imag": "x"}}`}, "integrations", `unknown field "imag"`},
-		{"addon revision", "dev", map[string]string{"istioMode": "aks-addon", "istioAddonRevision": "1.27"}, "istioAddonRevision", "such as asm-1-27"},
+		{"addon revision", "dev", map[string]string{"istioMode": "aks-addon", "istioAddonRevision": "1.27"}, "istioAddonRevision", "such as asm-1-30"},
 		{"addon with dns zone", "dev", map[string]string{"istioMode": "aks-addon", "dnsZoneName": "example.com", "dnsZoneResourceGroup": "rg-dns"}, "dnsZoneName", "AKS-managed IP"},
 		{"istio mode", "dev", map[string]string{"istioMode": "ambient"}, "istioMode", "allowed: helm, aks-addon"},
 		{"mysql memory", "dev", map[string]string{"mysqlMemoryMiB": "512"}, "mysqlMemoryMiB", "allowed: 1024 to 262144"},

@@ -71,6 +71,8 @@ func (c *Config) Validate() []error {
 		v.fail("kubernetesVersion", "%q is older than 1.%d, which native sidecars (Jobs in the mesh) need", c.KubernetesVersion, MinKubernetesMinor)
 	}
 
+	v.oneOf("kubernetesSupportPlan", c.KubernetesSupportPlan, []string{SupportOfficial, SupportLTS})
+
 	v.zones(c.Zones, reg, known)
 	v.pool("systemPool", c.SystemPool, 1)
 	v.pool("userPool", c.UserPool, 0)
@@ -197,17 +199,17 @@ var (
 func (v *validator) certificates(c *Config) {
 	if v.oneOf("istioMode", c.IstioMode, []string{"helm", "aks-addon"}) && c.IstioMode == "aks-addon" {
 		if !addonRevisionRE.MatchString(c.IstioAddonRevision) {
-			v.fail("istioAddonRevision", "%q is not an add-on revision such as asm-1-27", c.IstioAddonRevision)
+			v.fail("istioAddonRevision", "%q is not an add-on revision such as asm-1-30", c.IstioAddonRevision)
 		}
 		if c.DNSZoneName != "" {
 			v.fail("dnsZoneName", "must be empty with istioMode aks-addon: the add-on's gateway has an AKS-managed IP that the record cannot follow")
 		}
 	}
 	if !semverRE.MatchString(c.IstioVersion) {
-		v.fail("istioVersion", "%q is not an exact chart version such as 1.28.3", c.IstioVersion)
+		v.fail("istioVersion", "%q is not an exact chart version such as 1.30.3", c.IstioVersion)
 	}
 	if !vSemverRE.MatchString(c.CertManagerVersion) {
-		v.fail("certManagerVersion", "%q is not an exact chart version such as v1.19.2", c.CertManagerVersion)
+		v.fail("certManagerVersion", "%q is not an exact chart version such as v1.21.1", c.CertManagerVersion)
 	}
 	if !plainAddressRE.MatchString(c.ACMEEmail) {
 		v.fail("acmeEmail", "%q is not an email address; Let's Encrypt needs a contact", c.ACMEEmail)

@@ -58,6 +58,9 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 	if prod {
 		tier = "Standard" // uptime SLA
 	}
+	if cfg.KubernetesSupportPlan == infra.SupportLTS {
+		tier = "Premium" // AKS offers long-term support on Premium only
+	}
 	cluster, err := aks.New(ctx, "aks", &aks.Args{
 		ResourceGroupName:    rg.Name,
 		Location:             cfg.Region,
@@ -74,6 +77,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		ServiceCIDR:          cfg.ServiceCIDR,
 		DNSServiceIP:         cfg.DNSServiceIP,
 		Tier:                 tier,
+		SupportPlan:          cfg.KubernetesSupportPlan,
 		DisableLocalAccounts: prod,
 		AdminGroupObjectIDs:  cfg.AKSAdminGroupObjectIDs,
 		AuthorizedIPRanges:   cfg.APIServerAuthorizedIPRanges,

@@ -36,6 +36,13 @@ func Program(ctx *pulumi.Context) error {
 		// Nothing is registered before the config is valid.
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		// A version near or past its end of support: shown in every
+		// preview and up (and so in the pull request's preview comment).
+		if err := ctx.Log.Warn(w, nil); err != nil {
+			return fmt.Errorf("logging a version warning: %w", err)
+		}
+	}
 	_, err = NewRegion(ctx, cfg)
 	return err
 }

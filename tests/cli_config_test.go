@@ -159,13 +159,20 @@ func TestStackFilesCarryTheirSecretsProvider(t *testing.T) {
 
 // TestScalarConfigKeepsItsLiteralText: the CLI keeps a top-level scalar as
 // written (a config.Value is its text), so an unquoted 1.30 is "1.30", not
-// the number 1.3.
+// the number 1.3: it is held against the AKS calendar as 1.30 (and refused,
+// since 1.30 has ended), not refused as a malformed or too old "1.3". An
+// unquoted 1.36 renders as "1.36".
 func TestScalarConfigKeepsItsLiteralText(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "Pulumi.dev.yaml"))
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "Pulumi.dev.yaml")
 	require.NoError(t, os.WriteFile(path, append(b, []byte("  moodle-aks:kubernetesVersion: 1.30\n")...), 0o644))
 	r := renderCLI(t, stacks.Program, "-stack", "dev", "-config", path)
+	require.Equal(t, render.ExitInvalid, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `config moodle-aks:kubernetesVersion: "1.30": AKS community support (KubernetesOfficial) ended on 2025-08-22`)
+
+	require.NoError(t, os.WriteFile(path, append(b, []byte("  moodle-aks:kubernetesVersion: 1.36\n")...), 0o644))
+	r = renderCLI(t, stacks.Program, "-stack", "dev", "-config", path)
 	require.Equal(t, render.ExitOK, r.code, r.stderr)
 	var version any
 	for _, res := range r.resources {
@@ -173,5 +180,5 @@ func TestScalarConfigKeepsItsLiteralText(t *testing.T) {
 			version = res.Inputs["kubernetesVersion"]
 		}
 	}
-	assert.Equal(t, "1.30", version)
+	assert.Equal(t, "1.36", version)
 }

@@ -45,7 +45,7 @@ func TestInClusterPlatform(t *testing.T) {
 
 			istiod, ok := rec.Named("kubernetes:helm.sh/v3:Release", "mesh-istiod")
 			require.True(t, ok)
-			assert.Equal(t, "1.28.3", istiod.Input("version"))
+			assert.Equal(t, "1.30.3", istiod.Input("version"))
 			assert.Equal(t, tc.istiod, istiod.Input("values.autoscaleMin"))
 			gw, _ := rec.Named("kubernetes:helm.sh/v3:Release", "mesh-gateway")
 			pip := rec.OfType("azure-native:network:PublicIPAddress")[0]
@@ -113,7 +113,7 @@ func TestRenderedManifestsOfTheInClusterPlatform(t *testing.T) {
 func TestIstioAddonStack(t *testing.T) {
 	rec := runStack(t, "addon", "testdata/addon.yaml")
 	c := rec.OfType("azure-native:containerservice/v20241001:ManagedCluster")[0]
-	assert.Equal(t, []any{"asm-1-27"}, c.Input("serviceMeshProfile.istio.revisions"))
+	assert.Equal(t, []any{"asm-1-30"}, c.Input("serviceMeshProfile.istio.revisions"))
 	assert.Empty(t, rec.OfType("azure-native:network:PublicIPAddress"))
 	for _, r := range rec.OfType("kubernetes:helm.sh/v3:Release") {
 		assert.NotContains(t, r.String("chart"), "istio", "no Istio chart with the add-on")
@@ -123,7 +123,7 @@ func TestIstioAddonStack(t *testing.T) {
 		name := n.String("metadata.name")
 		assert.NotEqual(t, infra.NamespaceIstio, name)
 		if name == infra.NamespaceMoodle {
-			assert.Equal(t, "asm-1-27", n.Input("metadata.labels").(map[string]any)["istio.io/rev"])
+			assert.Equal(t, "asm-1-30", n.Input("metadata.labels").(map[string]any)["istio.io/rev"])
 		}
 	}
 	cert, _ := rec.Named("kubernetes:cert-manager.io/v1:Certificate", "certs-site")

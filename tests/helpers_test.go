@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/fieldcert/moodle-aks/internal/mocks"
 	"github.com/fieldcert/moodle-aks/internal/render"
 	"github.com/fieldcert/moodle-aks/policy/rules"
@@ -20,6 +21,19 @@ import (
 
 // root is the project folder, where Pulumi.yaml is.
 const root = ".."
+
+// testDate is the deploy date every test here renders on: the version
+// checks hold the stacks against the support calendar on that day, so that
+// no test starts failing when a pinned version reaches its end (the CI
+// render of the committed stacks uses the real date, on purpose).
+const testDate = "2026-12-01"
+
+func TestMain(m *testing.M) {
+	if err := os.Setenv(infra.DateEnv, testDate); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
 
 // runStack runs the region stack program for a stack name (its
 // Pulumi.<stack>.yaml) or, when file is set, for that stack file.

@@ -81,8 +81,12 @@ type Args struct {
 	NodeSubnetID pulumi.StringInput
 	// PodCIDR, ServiceCIDR and DNSServiceIP configure CNI overlay (required).
 	PodCIDR, ServiceCIDR, DNSServiceIP string
-	// Tier is the SKU tier: "Standard" (uptime SLA, prod) or "Free" (required).
+	// Tier is the SKU tier: "Standard" (uptime SLA, prod), "Free", or
+	// "Premium" (required with long-term support) (required).
 	Tier string
+	// SupportPlan is "KubernetesOfficial" (default when empty) or
+	// "AKSLongTermSupport", which AKS offers on the Premium tier only.
+	SupportPlan string
 	// DisableLocalAccounts leaves Entra ID as the only way in (prod).
 	DisableLocalAccounts bool
 	// AdminGroupObjectIDs get cluster admin through Azure RBAC.
@@ -103,7 +107,7 @@ type Args struct {
 	// with the Istio add-on, whose gateway gets an AKS-managed IP.
 	IngressIPName string
 	// ServiceMeshRevision turns on the AKS Istio add-on at that revision
-	// ("asm-1-27") with an external ingress gateway; empty: no add-on
+	// ("asm-1-30") with an external ingress gateway; empty: no add-on
 	// (Istio comes from its charts).
 	ServiceMeshRevision string
 	// SubscriptionID completes role definition IDs (required).
@@ -181,8 +185,17 @@ func (a *Args) validate() error {
 	if _, err := netip.ParseAddr(a.DNSServiceIP); err != nil {
 		errs = append(errs, fmt.Errorf("dnsServiceIP %q is not an IP address", a.DNSServiceIP))
 	}
-	if !slices.Contains([]string{"Free", "Standard"}, a.Tier) {
-		errs = append(errs, fmt.Errorf("tier %q is not Free or Standard", a.Tier))
+	if !slices.Contains([]string{"Free", "Standard", "Premium"}, a.Tier) {
+		errs = append(errs, fmt.Errorf("tier %q is not Free, Standard or Premium", a.Tier))
+	}
+	switch a.SupportPlan {
+	case "", infra.SupportOfficial:
+	case infra.SupportLTS:
+		if a.Tier != "Premium" {
+			errs = append(errs, fmt.Errorf("supportPlan %s needs the Premium tier, not %q", infra.SupportLTS, a.Tier))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("supportPlan %q is not %s or %s", a.SupportPlan, infra.SupportOfficial, infra.SupportLTS))
 	}
 	if !slices.Contains([]string{"patch", "stable", "rapid", "none"}, a.UpgradeChannel) {
 		errs = append(errs, fmt.Errorf("upgradeChannel %q is not patch, stable, rapid or none", a.UpgradeChannel))
@@ -308,6 +321,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
+	supportPlan := a.SupportPlan
+	if supportPlan == "" {
+		supportPlan = infra.SupportOfficial
+	}
 	var mesh *cs.ServiceMeshProfileArgs
 	if a.ServiceMeshRevision != "" {
 		mesh = &cs.ServiceMeshProfileArgs{
@@ -334,6 +351,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		NodeResourceGroup: pulumi.String(a.NodeResourceGroup),
 		KubernetesVersion: pulumi.String(a.KubernetesVersion),
 		Sku:               &cs.ManagedClusterSKUArgs{Name: pulumi.String("Base"), Tier: pulumi.String(a.Tier)},
+		// Sent always, so that leaving long-term support is a change AKS sees.
+		SupportPlan: pulumi.String(supportPlan),
 		Identity: &cs.ManagedClusterIdentityArgs{
 			Type:                   cs.ResourceIdentityTypeUserAssigned,
 			UserAssignedIdentities: pulumi.StringArray{cp.ID.ToStringOutput()},

@@ -20,7 +20,7 @@ func args() *Args {
 		Name:                 "aks-moodle-prod",
 		DNSPrefix:            "moodle-prod-abc123",
 		NodeResourceGroup:    "rg-moodle-prod-eastus2-nodes",
-		KubernetesVersion:    "1.33",
+		KubernetesVersion:    "1.35",
 		Zones:                []string{"1", "2", "3"},
 		SystemPool:           Pool{VMSize: "Standard_D4s_v5", MinCount: 3, MaxCount: 5},
 		UserPool:             Pool{VMSize: "Standard_D8s_v5", MinCount: 3, MaxCount: 40},
@@ -64,7 +64,7 @@ func TestClusterSettings(t *testing.T) {
 	assert.Equal(t, comp.URN, c.Parent)
 
 	assert.Equal(t, "aks-moodle-prod", c.Input("resourceName"))
-	assert.Equal(t, "1.33", c.Input("kubernetesVersion"))
+	assert.Equal(t, "1.35", c.Input("kubernetesVersion"))
 	assert.Equal(t, "Standard", c.Input("sku.tier"))
 	// Network: Azure CNI overlay with Cilium network policy.
 	assert.Equal(t, "azure", c.Input("networkProfile.networkPlugin"))
@@ -254,7 +254,7 @@ func TestClusterRejectsBadArgs(t *testing.T) {
 	a.AdminGroupObjectIDs = nil
 	a.Tier = "Premium2"
 	a.KubernetesVersion = "latest"
-	a.ServiceMeshRevision = "asm-1-27"
+	a.ServiceMeshRevision = "asm-1-30"
 	rec, err := run(t, a)
 	require.Error(t, err)
 	for _, want := range []string{
@@ -269,12 +269,12 @@ func TestClusterRejectsBadArgs(t *testing.T) {
 
 func TestIstioAddon(t *testing.T) {
 	a := args()
-	a.IngressIPName, a.ServiceMeshRevision = "", "asm-1-27"
+	a.IngressIPName, a.ServiceMeshRevision = "", "asm-1-30"
 	rec, err := run(t, a)
 	require.NoError(t, err)
 	c := cluster(t, rec)
 	assert.Equal(t, "Istio", c.Input("serviceMeshProfile.mode"))
-	assert.Equal(t, []any{"asm-1-27"}, c.Input("serviceMeshProfile.istio.revisions"))
+	assert.Equal(t, []any{"asm-1-30"}, c.Input("serviceMeshProfile.istio.revisions"))
 	gws := c.Input("serviceMeshProfile.istio.components.ingressGateways").([]any)
 	assert.Equal(t, "External", gws[0].(map[string]any)["mode"])
 	assert.Empty(t, rec.OfType("azure-native:network:PublicIPAddress"), "the add-on's gateway brings its own IP")
@@ -283,4 +283,32 @@ func TestIstioAddon(t *testing.T) {
 	rec, err = run(t, args())
 	require.NoError(t, err)
 	assert.Nil(t, cluster(t, rec).Input("serviceMeshProfile"), "no add-on with Istio from charts")
+}
+
+// TestSupportPlan: the plan is always sent (leaving LTS is then a change
+// AKS sees), LTS goes with the Premium tier, and LTS on another tier is
+// refused before anything is registered.
+func TestSupportPlan(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	assert.Equal(t, "KubernetesOfficial", cluster(t, rec).Input("supportPlan"), "the default plan is stated")
+
+	a := args()
+	a.KubernetesVersion, a.Tier, a.SupportPlan = "1.33", "Premium", infra.SupportLTS
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	assert.Equal(t, "AKSLongTermSupport", c.Input("supportPlan"))
+	assert.Equal(t, "Premium", c.Input("sku.tier"))
+
+	a.Tier = "Standard"
+	rec, err = run(t, a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "supportPlan AKSLongTermSupport needs the Premium tier, not \"Standard\"")
+	assert.Empty(t, rec.Resources(), "nothing registered")
+
+	a.SupportPlan = "LongTerm"
+	_, err = run(t, a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `supportPlan "LongTerm" is not KubernetesOfficial or AKSLongTermSupport`)
 }

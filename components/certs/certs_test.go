@@ -13,7 +13,7 @@ import (
 
 func args(challenge string) *Args {
 	a := &Args{
-		Version: "v1.19.2", Hostname: "learn.fieldcert.example", Email: "certs@fieldcert.example",
+		Version: "v1.21.1", Hostname: "learn.fieldcert.example", Email: "certs@fieldcert.example",
 		Challenge: challenge, Environment: "production", Replicas: 2, GatewayNamespace: infra.NamespaceIngress,
 	}
 	if challenge == "dns01" {
@@ -36,7 +36,7 @@ func TestCertManagerRelease(t *testing.T) {
 	require.NoError(t, err)
 	rel, ok := rec.Named("kubernetes:helm.sh/v3:Release", "certs-cert-manager")
 	require.True(t, ok)
-	assert.Equal(t, "v1.19.2", rel.Input("version"))
+	assert.Equal(t, "v1.21.1", rel.Input("version"))
 	assert.Equal(t, helm.JetstackRepo, rel.Input("repositoryOpts.repo"))
 	assert.Equal(t, infra.NamespaceCertManager, rel.Input("namespace"))
 	assert.Equal(t, true, rel.Input("values.crds.enabled"))

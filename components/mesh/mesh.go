@@ -159,8 +159,22 @@ type seccomp struct {
 	Type string `json:"type"`
 }
 
+// ReleaseHub is where Istio publishes its release images
+// (istio/release-builder release/publish.sh). The 1.30 chart packages keep
+// the development hub (registry.istio.io/testing) in their values.yaml,
+// which Istio's release build rewrites only in the charts it publishes; the
+// program names the release hub itself so that no package can point the
+// pods at test images.
+const ReleaseHub = "docker.io/istio"
+
+// global is the charts' shared "global" block.
+type global struct {
+	Hub string `json:"hub"`
+}
+
 type cniValues struct {
-	CNI struct {
+	Global global `json:"global"`
+	CNI    struct {
 		Chained        bool     `json:"chained"`
 		ExcludeNSs     []string `json:"excludeNamespaces"`
 		SeccompProfile seccomp  `json:"seccompProfile"`
@@ -168,6 +182,9 @@ type cniValues struct {
 }
 
 type istiodValues struct {
+	// Global.Hub also names the image the injector puts in every sidecar
+	// and in the gateway's pods ("image: auto").
+	Global         global            `json:"global"`
 	AutoscaleMin   int               `json:"autoscaleMin"`
 	AutoscaleMax   int               `json:"autoscaleMax"`
 	Env            map[string]string `json:"env"`
@@ -215,9 +232,12 @@ type gatewayValues struct {
 
 func (a *Args) istiod() istiodValues {
 	var v istiodValues
+	v.Global.Hub = ReleaseHub
 	v.AutoscaleMin, v.AutoscaleMax = a.IstiodReplicas, max(a.IstiodReplicas, 5)
 	// Native sidecars (Kubernetes 1.29+): the proxy starts before the
-	// application and stops after it, so Jobs and CronJobs complete.
+	// application and stops after it, so Jobs and CronJobs complete. Istio
+	// turned them on by default in 1.27; stated here because the Jobs
+	// depend on it, and so a compatibility profile cannot turn it off.
 	v.Env = map[string]string{"ENABLE_NATIVE_SIDECARS": "true"}
 	v.SeccompProfile = seccomp{"RuntimeDefault"}
 	// The CNI node agent sets up traffic capture: no privileged istio-init.
@@ -227,8 +247,8 @@ func (a *Args) istiod() istiodValues {
 	// Only declared destinations (ServiceEntries) are reachable.
 	v.MeshConfig.OutboundTrafficPolicy.Mode = "REGISTRY_ONLY"
 	// DNS capture lets TCP ServiceEntries (SMTP, ...) match by hostname;
-	// Istio 1.28 allocates their addresses itself (ISTIO_META_DNS_AUTO_ALLOCATE
-	// is deprecated). No holdApplicationUntilProxyStarts: with native
+	// Istio allocates their addresses itself since 1.23
+	// (ISTIO_META_DNS_AUTO_ALLOCATE is deprecated). No holdApplicationUntilProxyStarts: with native
 	// sidecars the proxy starts first anyway, and the setting does nothing.
 	v.MeshConfig.DefaultConfig.ProxyMetadata = map[string]string{
 		"ISTIO_META_DNS_CAPTURE": "true",
@@ -505,6 +525,7 @@ func (a *Args) install(ctx *pulumi.Context, name string, after func(...pulumi.Re
 		return nil, err
 	}
 	var cniVals cniValues
+	cniVals.Global.Hub = ReleaseHub
 	cniVals.CNI.Chained = true
 	cniVals.CNI.ExcludeNSs = []string{infra.NamespaceIstio, "kube-system"}
 	cniVals.CNI.SeccompProfile = seccomp{"RuntimeDefault"}

@@ -16,7 +16,7 @@ import (
 func args() *Args {
 	return &Args{
 		Layout:                 (&infra.Config{IstioMode: "helm"}).Mesh(),
-		Version:                "1.28.3",
+		Version:                "1.30.3",
 		Hostname:               "learn.fieldcert.example",
 		IngressIPName:          "pip-moodle-prod-eastus2-ingress",
 		IngressIPResourceGroup: pulumi.String("rg-moodle-prod-eastus2"),
@@ -70,7 +70,7 @@ func TestChartsArePinnedAndOrdered(t *testing.T) {
 	require.NoError(t, err)
 	base, cni, istiod, gw := release(t, rec, "base"), release(t, rec, "cni"), release(t, rec, "istiod"), release(t, rec, "gateway")
 	for _, r := range []mocks.Resource{base, cni, istiod, gw} {
-		assert.Equal(t, "1.28.3", r.Input("version"))
+		assert.Equal(t, "1.30.3", r.Input("version"))
 		assert.Equal(t, helm.IstioRepo, r.Input("repositoryOpts.repo"))
 		assert.Equal(t, false, r.Input("createNamespace"))
 		assert.Equal(t, true, r.Input("atomic"))
@@ -116,9 +116,10 @@ func TestGatewayUsesTheStaticIP(t *testing.T) {
 	assert.Nil(t, release(t, rec, "gateway").Input("values.podDisruptionBudget"))
 }
 
-// TestNoDeadMeshSettings: settings Istio 1.28 ignores or deprecates are not
-// sent (istiod's mesh validation warns on ISTIO_META_DNS_AUTO_ALLOCATE; the
-// hold settings do nothing with native sidecars).
+// TestNoDeadMeshSettings: settings Istio ignores or deprecates are not sent
+// (istiod's mesh validation warns on ISTIO_META_DNS_AUTO_ALLOCATE; the hold
+// settings do nothing with native sidecars); of the global block only the
+// release image hub is set.
 func TestNoDeadMeshSettings(t *testing.T) {
 	rec, err := run(t, args())
 	require.NoError(t, err)
@@ -126,15 +127,16 @@ func TestNoDeadMeshSettings(t *testing.T) {
 	assert.Nil(t, v.Input("values.meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_AUTO_ALLOCATE"))
 	assert.Equal(t, "true", v.Input("values.meshConfig.defaultConfig.proxyMetadata.ISTIO_META_DNS_CAPTURE"))
 	assert.Nil(t, v.Input("values.meshConfig.defaultConfig.holdApplicationUntilProxyStarts"))
-	assert.Nil(t, v.Input("values.global"))
+	assert.Equal(t, map[string]any{"hub": "docker.io/istio"}, v.Input("values.global"))
+	assert.Equal(t, map[string]any{"hub": "docker.io/istio"}, release(t, rec, "cni").Input("values.global"))
 }
 
 // documentedKeys are the value paths this component sets, as each chart's
-// values.yaml at 1.28 documents them (meshConfig and env are free-form
+// values.yaml at 1.30 documents them (meshConfig and env are free-form
 // maps in those charts). A misspelt key would be silently ignored by Helm.
 var documentedKeys = map[string][]string{
-	"cni":     {"cni.chained", "cni.excludeNamespaces", "cni.seccompProfile.type"},
-	"istiod":  {"autoscaleMin", "autoscaleMax", "env.*", "seccompProfile.type", "cni.enabled", "meshConfig.*"},
+	"cni":     {"global.hub", "cni.chained", "cni.excludeNamespaces", "cni.seccompProfile.type"},
+	"istiod":  {"global.hub", "autoscaleMin", "autoscaleMax", "env.*", "seccompProfile.type", "cni.enabled", "meshConfig.*"},
 	"gateway": {"service.type", "service.annotations.*", "service.externalTrafficPolicy", "autoscaling.enabled", "autoscaling.minReplicas", "autoscaling.maxReplicas", "autoscaling.targetCPUUtilizationPercentage", "podDisruptionBudget.minAvailable", "topologySpreadConstraints", "securityContext.sysctls", "securityContext.seccompProfile.type"},
 }
 
@@ -264,14 +266,14 @@ func TestMeshRejectsBadArgs(t *testing.T) {
 
 func TestAddon(t *testing.T) {
 	a := args()
-	a.Layout = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-27"}).Mesh()
+	a.Layout = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-30"}).Mesh()
 	a.Version, a.IngressIPName, a.IngressIPResourceGroup = "", "", nil
 	rec, err := run(t, a)
 	require.NoError(t, err)
 	assert.Empty(t, rec.OfType("kubernetes:helm.sh/v3:Release"), "AKS installs Istio")
 	cm, ok := rec.Named("kubernetes:core/v1:ConfigMap", "mesh-addon-mesh-config")
 	require.True(t, ok)
-	assert.Equal(t, "istio-shared-configmap-asm-1-27", cm.Input("metadata.name"))
+	assert.Equal(t, "istio-shared-configmap-asm-1-30", cm.Input("metadata.name"))
 	assert.Equal(t, "aks-istio-system", cm.Input("metadata.namespace"))
 	assert.Contains(t, cm.Input("data.mesh"), "outboundTrafficPolicy:\n  mode: REGISTRY_ONLY")
 	pa := object(t, rec, "PeerAuthentication", "mesh-peer-authentication")

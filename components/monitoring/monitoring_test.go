@@ -17,7 +17,7 @@ import (
 
 func args() *Args {
 	return &Args{
-		ChartVersion: "67.8.0", RetentionDays: 30, StorageGiB: 200, StorageClass: "premium-disk-retain",
+		ChartVersion: "88.5.3", RetentionDays: 30, StorageGiB: 200, StorageClass: "premium-disk-retain",
 		UserPoolMax: 40, Replicas: 2,
 		Routing: Routing{Emails: []string{"oncall@fieldcert.example"}, SMTPHost: "smtp.office365.com:587", SMTPFrom: "alerts@fieldcert.example"},
 	}
@@ -39,7 +39,7 @@ func TestReleaseValues(t *testing.T) {
 	require.NoError(t, err)
 	rel, ok := rec.Named("kubernetes:helm.sh/v3:Release", "monitoring-stack")
 	require.True(t, ok)
-	assert.Equal(t, "67.8.0", rel.Input("version"))
+	assert.Equal(t, "88.5.3", rel.Input("version"))
 	assert.Equal(t, infra.NamespaceMonitoring, rel.Input("namespace"))
 	assert.Equal(t, "30d", rel.Input("values.prometheus.prometheusSpec.retention"))
 	assert.Equal(t, "200Gi", rel.Input("values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage"))

@@ -141,14 +141,14 @@ func TestNamespacesRejectBadArgs(t *testing.T) {
 
 func TestAddonLayout(t *testing.T) {
 	a := args()
-	a.Mesh = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-27"}).Mesh()
+	a.Mesh = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-30"}).Mesh()
 	rec, err := run(t, a)
 	require.NoError(t, err)
 	var names []string
 	for _, r := range rec.OfType("kubernetes:core/v1:Namespace") {
 		names = append(names, r.String("metadata.name"))
 		if r.String("metadata.name") == infra.NamespaceMoodle {
-			assert.Equal(t, "asm-1-27", r.Input("metadata.labels").(map[string]any)["istio.io/rev"], "the add-on's revision label")
+			assert.Equal(t, "asm-1-30", r.Input("metadata.labels").(map[string]any)["istio.io/rev"], "the add-on's revision label")
 		}
 	}
 	assert.NotContains(t, names, infra.NamespaceIstio, "AKS owns the add-on's namespaces")

@@ -103,9 +103,11 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output `DIR` (default rendered/NAME)")
 	file := fs.String("config", "", "stack config `FILE` to use instead of Pulumi.NAME.yaml")
 	dir := fs.String("dir", ".", "project `DIR` holding Pulumi.yaml")
+	day := fs.String("date", "", "deploy `DATE` (YYYY-MM-DD) the version checks use instead of today (sets "+infra.DateEnv+")")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./cmd/render [-stack NAME] [-out DIR] [-config FILE] [-dir DIR]")
 		fmt.Fprintln(stderr, "Renders a region stack offline under Pulumi mocks. Exit 0: rendered; 1: mandatory policy violations; 2: invalid config or program error.")
+		fmt.Fprintln(stderr, "Versions are checked against their support dates on -date (default: "+infra.DateEnv+", else today); warnings go to stderr.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +115,20 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 	}
 	if *out == "" {
 		*out = filepath.Join("rendered", *stack)
+	}
+	if *day != "" {
+		// The program reads the date where the engine runs it too, so the
+		// flag goes through the same variable (restored on return: tests run
+		// Main in-process).
+		if prev, set := os.LookupEnv(infra.DateEnv); set {
+			defer os.Setenv(infra.DateEnv, prev)
+		} else {
+			defer os.Unsetenv(infra.DateEnv)
+		}
+		if err := os.Setenv(infra.DateEnv, *day); err != nil {
+			fmt.Fprintf(stderr, "render %s: %v\n", *stack, err)
+			return ExitInvalid
+		}
 	}
 	res, err := Render(Options{Dir: *dir, Stack: *stack, ConfigFile: *file, Out: *out, Program: program, Rules: rules.All()})
 	if err != nil {
@@ -123,6 +139,9 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "render %s: %v\n", *stack, err)
 		}
 		return ExitInvalid
+	}
+	for _, w := range res.Config.Warnings {
+		fmt.Fprintf(stderr, "render %s: warning: %s\n", *stack, w)
 	}
 	mandatory := 0
 	for _, v := range res.Violations {

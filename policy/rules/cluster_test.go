@@ -45,7 +45,7 @@ func TestMeshMTLSStrict(t *testing.T) {
 func TestMeshInjection(t *testing.T) {
 	got := messages(MeshInjection.Check(devStack(
 		namespace("moodle", map[string]any{"istio-injection": "enabled"}),
-		namespace("data", map[string]any{"istio.io/rev": "asm-1-27"}),
+		namespace("data", map[string]any{"istio.io/rev": "asm-1-30"}),
 		namespace("istio-system", nil),
 		namespace("reports", map[string]any{"team": "bi"}),
 	)))
@@ -68,8 +68,8 @@ func TestHelmPinned(t *testing.T) {
 		return k8s(typeHelmRelease, name, map[string]any{"chart": name, "version": version, "repositoryOpts": map[string]any{"repo": repo}})
 	}
 	got := messages(HelmPinned.Check(devStack(
-		rel("istiod", "1.28.3", "https://istio-release.storage.googleapis.com/charts"),
-		rel("cert-manager", "v1.19.2", "https://charts.jetstack.io"),
+		rel("istiod", "1.30.3", "https://istio-release.storage.googleapis.com/charts"),
+		rel("cert-manager", "v1.21.1", "https://charts.jetstack.io"),
 		rel("floating", "~1.2", "https://example.com/charts"),
 		rel("unpinned", "", "https://example.com/charts"),
 		rel("local", "1.0.0", ""),

@@ -8,12 +8,12 @@ import (
 )
 
 func TestChartValidate(t *testing.T) {
-	assert.NoError(t, Chart{IstioRepo, "istiod", "1.28.3"}.Validate())
-	assert.NoError(t, Chart{JetstackRepo, "cert-manager", "v1.19.2"}.Validate())
+	assert.NoError(t, Chart{IstioRepo, "istiod", "1.30.3"}.Validate())
+	assert.NoError(t, Chart{JetstackRepo, "cert-manager", "v1.21.1"}.Validate())
 	for _, v := range []string{"", "latest", "1.28", "~1.28.0", ">=1.0.0", "1.28.x"} {
 		assert.Error(t, Chart{IstioRepo, "istiod", v}.Validate(), v)
 	}
-	assert.Error(t, Chart{"", "istiod", "1.28.3"}.Validate())
+	assert.Error(t, Chart{"", "istiod", "1.30.3"}.Validate())
 }
 
 func TestValuesUseJSONNames(t *testing.T) {

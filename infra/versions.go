@@ -152,8 +152,8 @@ var CertManagerReleases = []PlatformRelease{
 // listed once its values have been carried over and checked (tools/chartcheck).
 // KubeMin is the chart's own kubeVersion constraint.
 var PrometheusStackReleases = []PlatformRelease{
-	{Line: "67", KubeMin: 19, Until: "superseded (only the newest release is maintained)", Source: "kube-prometheus-stack 67.8.0 Chart.yaml kubeVersion >=1.19.0-0"},
-	{Line: "88", KubeMin: 25, Until: "superseded (only the newest release is maintained)", Source: "kube-prometheus-stack 88.5.3 Chart.yaml kubeVersion >=1.25.0-0; current on 2026-08-21"},
+	{Line: "67", KubeMin: 19, Until: "superseded by 68 (only the newest release is maintained)", Source: "kube-prometheus-stack 67.8.0 Chart.yaml kubeVersion >=1.19.0-0"},
+	{Line: "88", KubeMin: 25, Until: "its successor's release (only the newest release is maintained)", Source: "kube-prometheus-stack 88.5.3 Chart.yaml kubeVersion >=1.25.0-0; current on 2026-08-21"},
 }
 
 // LookupAKSVersion finds a Kubernetes minor in the AKS calendar.
@@ -347,4 +347,82 @@ func supportedLines(list []PlatformRelease, minor int, today time.Time) string {
 		return "a supported release (the catalog has none for this cluster on this day: update infra/versions.go)"
 	}
 	return strings.Join(out, " or ")
+}
+
+// CompatibilityTable renders the catalog as the README's "Versions" tables
+// (`go run ./cmd/configdoc -write`; a test keeps the README in step): each
+// AKS minor with its support ends and which pinned platform releases
+// support it, then each platform release line with its Kubernetes range
+// and end of support. Pinned marks the defaults of Keys.
+func CompatibilityTable() string {
+	def := func(key string) string {
+		k, _ := LookupKey(key)
+		s, _ := k.Default.(string)
+		return s
+	}
+	istio, _ := releaseLine(def("istioVersion"))
+	cm, _ := releaseLine(def("certManagerVersion"))
+	kps, _, _ := strings.Cut(def("prometheusChartVersion"), ".")
+	addon := def("istioAddonRevision")
+	pinned := []struct {
+		name string
+		list []PlatformRelease
+		line string
+	}{
+		{"Istio " + istio, IstioReleases, istio},
+		{"add-on " + addon, IstioAddonRevisions, addon},
+		{"cert-manager " + cm, CertManagerReleases, cm},
+		{"kube-prometheus-stack " + kps, PrometheusStackReleases, kps},
+	}
+	var b strings.Builder
+	b.WriteString("| AKS minor | community support until | LTS (`AKSLongTermSupport`, Premium) until |")
+	for _, p := range pinned {
+		b.WriteString(" " + p.name + " |")
+	}
+	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(pinned)) + "\n")
+	defMinor := KubernetesMinor(def("kubernetesVersion"))
+	for _, v := range AKSVersions {
+		name := fmt.Sprintf("1.%d", v.Minor)
+		if v.Minor == defMinor {
+			name = fmt.Sprintf("**1.%d** (default)", v.Minor)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |", name, date(v.End), date(v.LTSEnd))
+		for _, p := range pinned {
+			r, _ := lookupRelease(p.list, p.line)
+			if r.supports(v.Minor) {
+				b.WriteString(" yes |")
+			} else {
+				b.WriteString(" no |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n| release line | Kubernetes | supported until | pinned | source |\n|---|---|---|---|---|\n")
+	for _, p := range []struct {
+		what string
+		list []PlatformRelease
+		line string
+		key  string
+	}{
+		{"Istio", IstioReleases, istio, "istioVersion"},
+		{"AKS Istio add-on", IstioAddonRevisions, addon, "istioAddonRevision"},
+		{"cert-manager", CertManagerReleases, cm, "certManagerVersion"},
+		{"kube-prometheus-stack", PrometheusStackReleases, kps, "prometheusChartVersion"},
+	} {
+		for _, r := range p.list {
+			until := r.Until
+			if !r.End.IsZero() {
+				until = date(r.End)
+				if r.Until != "" {
+					until += " (" + r.Until + ")"
+				}
+			}
+			mark := ""
+			if r.Line == p.line {
+				mark = "`" + p.key + ": " + def(p.key) + "`"
+			}
+			fmt.Fprintf(&b, "| %s %s | %s | %s | %s | %s |\n", p.what, r.Line, r.kubeRange(), until, mark, r.Source)
+		}
+	}
+	return b.String()
 }

@@ -1,7 +1,7 @@
 // Command configdoc keeps the config documentation in step with
 // infra.Keys, the one list of config keys the program reads:
 //
-//	go run ./cmd/configdoc -write   # rewrite README.md's table and Pulumi.yaml's config block
+//	go run ./cmd/configdoc -write   # rewrite README.md's config and versions tables and Pulumi.yaml's config block
 //	go run ./cmd/configdoc          # print the README table
 //	go run ./cmd/configdoc -yaml    # print Pulumi.yaml's config block
 //
@@ -20,6 +20,9 @@ import (
 const (
 	startMarker = "<!-- config-reference:start -->\n"
 	endMarker   = "<!-- config-reference:end -->"
+
+	versionsStart = "<!-- versions:start -->\n"
+	versionsEnd   = "<!-- versions:end -->"
 )
 
 func main() {
@@ -50,6 +53,11 @@ func writeAll() error {
 		return fmt.Errorf("README.md has no config-reference markers")
 	}
 	r = r[:i+len(startMarker)] + infra.ConfigReference() + r[j:]
+	i, j = strings.Index(r, versionsStart), strings.Index(r, versionsEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("README.md has no versions markers")
+	}
+	r = r[:i+len(versionsStart)] + infra.CompatibilityTable() + r[j:]
 	if err := os.WriteFile("README.md", []byte(r), 0o644); err != nil {
 		return err
 	}

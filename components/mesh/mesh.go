@@ -178,6 +178,10 @@ type cniValues struct {
 		Chained        bool     `json:"chained"`
 		ExcludeNSs     []string `json:"excludeNamespaces"`
 		SeccompProfile seccomp  `json:"seccompProfile"`
+		// UseAppArmorAnnotation false: the node agent's AppArmor profile
+		// goes in securityContext.appArmorProfile (GA since Kubernetes
+		// 1.30), not the annotation the API server calls deprecated.
+		UseAppArmorAnnotation bool `json:"useAppArmorAnnotation"`
 	} `json:"cni"`
 }
 

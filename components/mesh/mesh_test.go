@@ -135,7 +135,7 @@ func TestNoDeadMeshSettings(t *testing.T) {
 // values.yaml at 1.30 documents them (meshConfig and env are free-form
 // maps in those charts). A misspelt key would be silently ignored by Helm.
 var documentedKeys = map[string][]string{
-	"cni":     {"global.hub", "cni.chained", "cni.excludeNamespaces", "cni.seccompProfile.type"},
+	"cni":     {"global.hub", "cni.chained", "cni.excludeNamespaces", "cni.seccompProfile.type", "cni.useAppArmorAnnotation"},
 	"istiod":  {"global.hub", "autoscaleMin", "autoscaleMax", "env.*", "seccompProfile.type", "cni.enabled", "meshConfig.*"},
 	"gateway": {"service.type", "service.annotations.*", "service.externalTrafficPolicy", "autoscaling.enabled", "autoscaling.minReplicas", "autoscaling.maxReplicas", "autoscaling.targetCPUUtilizationPercentage", "podDisruptionBudget.minAvailable", "topologySpreadConstraints", "securityContext.sysctls", "securityContext.seccompProfile.type"},
 }

@@ -2,7 +2,9 @@
 # Installs the Debian packages the real-run tests of the Moodle image need
 # (tests/imagerun): Apache with mod_php, PHP with the extensions the
 # Dockerfile builds, MariaDB, Redis, rsync and util-linux's unshare/setpriv.
-# jq and curl run the pipeline's PR-comment script in tests/pipeline_test.go.
+# jq and curl run the pipeline's PR-comment script in tests/pipeline_test.go;
+# etcd-server is the store of the real Kubernetes API server tools/apiserver
+# runs.
 # Called by .ci/run, and by the tests themselves when something is missing
 # and they run as root. Does nothing when everything is there.
 set -euo pipefail
@@ -11,7 +13,7 @@ packages=(
   php8.2-mysql php8.2-intl php8.2-gd php8.2-zip php8.2-soap php8.2-xml
   php8.2-mbstring php8.2-curl php8.2-redis
   mariadb-server mariadb-client redis-server redis-tools rsync util-linux
-  jq curl time
+  jq curl time etcd-server
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -32,6 +34,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts services from postinst where it can; the tests start their
 # own on loopback.
-for s in apache2 mariadb redis-server; do
+for s in apache2 mariadb redis-server etcd; do
   service "$s" stop >/dev/null 2>&1 || true
 done

@@ -142,7 +142,12 @@ func TestIstioSettingsReachTheTemplates(t *testing.T) {
 
 			cni := release(t, rels[s.Name], "cni")
 			ds := find(t, cni, "DaemonSet", "istio-cni-node")
-			assert.Equal(t, hub+"/install-cni:"+version, container(t, ds, "install-cni")["image"])
+			install := container(t, ds, "install-cni")
+			assert.Equal(t, hub+"/install-cni:"+version, install["image"])
+			for k := range asMap(ds.Get("spec.template.metadata.annotations")) {
+				assert.NotContains(t, k, "apparmor", "no deprecated AppArmor annotation (the API server warns on it since 1.30)")
+			}
+			assert.Equal(t, "Unconfined", Object(install).Str("securityContext.appArmorProfile.type"), "the profile is in the securityContext field")
 			cfg := find(t, cni, "ConfigMap", "istio-cni-config")
 			assert.Equal(t, "true", cfg.Str("data.CHAINED_CNI_PLUGIN"), "chained onto Cilium's CNI config")
 			assert.ElementsMatch(t, []string{"istio-system", "kube-system"}, strings.Split(cfg.Str("data.EXCLUDE_NAMESPACES"), ","))

@@ -244,6 +244,8 @@ func TestMonitoringSettingsReachTheTemplates(t *testing.T) {
 			assert.Equal(t, "false", asMap(p.Get("spec.podMetadata.annotations"))["sidecar.istio.io/inject"], "Prometheus stays out of the mesh")
 			assert.Equal(t, "premium-disk-retain", p.Str("spec.storage.volumeClaimTemplate.spec.storageClassName"), "metrics on the retained disk class")
 			assert.Equal(t, asMap(value(kps, "prometheus.serviceAccount"))["name"], p.Str("spec.serviceAccountName"))
+			assert.True(t, SameValue(asMap(spec)["resources"], p.Get("spec.resources")), "Prometheus' requests and limits: %v", p.Get("spec.resources"))
+			assert.NotEmpty(t, p.Str("spec.resources.limits.memory"))
 
 			// Rule and monitor selection: the program's own objects are picked up.
 			for _, o := range s.Objects {

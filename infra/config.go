@@ -132,6 +132,9 @@ type Config struct {
 	ACMEEnvironment    string
 	MoodleEgress       []string
 	Integrations       map[string]Integration
+	// EgressFQDNFiltering limits non-mesh namespaces' internet egress to
+	// named hosts (Cilium FQDN policies, AKS ACNS security).
+	EgressFQDNFiltering bool
 
 	VnetCIDR           string
 	NodeSubnetCIDR     string
@@ -283,6 +286,7 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.strs("alertEmails", &c.AlertEmails)
 	r.strs("moodleEgress", &c.MoodleEgress)
 	r.object("integrations", &c.Integrations)
+	r.bool("egressFqdnFiltering", &c.EgressFQDNFiltering)
 	if r.str("alertWebhookUrl", &c.AlertWebhookURL) && c.AlertWebhookURL != "" && !src.IsSecret("alertWebhookUrl") {
 		r.fail("alertWebhookUrl", "is set in plain text; it carries a token, so set it with `pulumi config set --secret alertWebhookUrl ...`")
 	}
@@ -352,6 +356,7 @@ func (c *Config) applyDefaults() {
 	c.Migration = Migration{DBPort: 3306, DBName: "moodle"}
 	c.LoadTest = LoadTest{VirtualUsers: 200, RampUp: "2m", Duration: "10m", Paths: []string{"/", "/login/index.php"}, P95Ms: 1500, MaxErrorPercent: 1}
 	c.DNSTTLSeconds = 3600
+	c.EgressFQDNFiltering = true
 	c.ACMEEnvironment = "staging"
 	if c.Environment == Prod {
 		c.ACMEEnvironment = "production"

@@ -176,6 +176,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"integration schedule", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "hourly"}}`}, "integrations.hr.schedule", "five-field cron"},
 		{"integration image", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:latest", "schedule": "0 * * * *"}}`}, "integrations.hr.image", "tag latest"},
 		{"integration port", "dev", map[string]string{"integrations": `{"crm": {"kind": "service", "image": "r.example.com/crm:2", "port": 0, "replicas": 1}}`}, "integrations.crm.port", "allowed: 1 to 65535"},
+		{"integration path with a query", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *", "moodlePaths": ["/webservice/rest/server.php?wstoken=x"]}}`}, "integrations.hr.moodlePaths[0]", "without a query"},
+		{"integration path opening everything", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *", "moodlePaths": ["/*"]}}`}, "integrations.hr.moodlePaths[0]", "opens every Moodle path"},
+		{"integration relative path", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *", "moodlePaths": ["webservice/*"]}}`}, "integrations.hr.moodlePaths[0]", "not an absolute path"},
 		{"integration endpoint", "dev", map[string]string{"integrations": `{"crm": {"kind": "service", "image": "r.example.com/crm:2", "port": 8080, "replicas": 1, "endpoints": ["https://api.crm.example:443"]}}`}, "integrations.crm.endpoints[0]", "not a lowercase DNS name"},
 		{"integration name", "dev", map[string]string{"integrations": `{"HR_Sync": {"kind": "job", "image": "r.example.com/hr:1.0", "schedule": "0 * * * *"}}`}, "integrations.HR_Sync", "lowercase DNS label"},
 		{"integration unknown field", "dev", map[string]string{"integrations": `{"hr": {"kind": "job", "imag": "x"}}`}, "integrations", `unknown field "imag"`},
@@ -282,6 +285,12 @@ func TestIntegrationsAndEgress(t *testing.T) {
 	assert.Equal(t, []string{"*.crm.example:443", "api.hr.example:443", "login.example.com:443", "smtp.office365.com:587"}, got, "deduplicated and sorted")
 	assert.Equal(t, "http01", c.ACMEChallenge, "no zone: HTTP-01")
 	assert.Equal(t, "staging", c.ACMEEnvironment, "dev uses Let's Encrypt staging")
+	assert.Equal(t, []string{"/webservice/*"}, c.Integrations["crm"].Paths(), "by default an integration calls the web services only")
+	assert.True(t, c.EgressFQDNFiltering, "named hosts by default")
+	v["integrations"] = `{"crm": {"kind": "service", "image": "r.example.com/crm:2.1", "port": 8080, "replicas": 2, "moodlePaths": ["/webservice/rest/server.php", "/login/token.php"]}}`
+	c, err = load(t, v)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/webservice/rest/server.php", "/login/token.php"}, c.Integrations["crm"].Paths())
 
 	v["dnsZoneName"], v["dnsZoneResourceGroup"], v["hostname"] = "example.com", "rg-dns", "learn.example.com"
 	c, err = load(t, v)

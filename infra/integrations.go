@@ -55,7 +55,32 @@ type Integration struct {
 	Replicas int `json:"replicas"`
 	// Endpoints are the outbound "host:port" destinations it may reach.
 	Endpoints []string `json:"endpoints"`
+	// MoodlePaths are the Moodle URL paths it may call, in Istio's path
+	// syntax (exact, or a prefix ending in "*"); empty: DefaultMoodlePaths.
+	MoodlePaths []string `json:"moodlePaths"`
 }
+
+// IntegrationServiceAccount is the service account (and object name) of
+// an integration in NamespaceIntegrations: its mesh identity.
+func IntegrationServiceAccount(name string) string { return "integration-" + name }
+
+// DefaultMoodlePaths are the Moodle paths an integration may call unless
+// it declares its own: the web service entry points (REST/SOAP servers,
+// file downloads with a token).
+var DefaultMoodlePaths = []string{"/webservice/*"}
+
+// Paths returns the integration's Moodle paths, DefaultMoodlePaths unless
+// it declares some.
+func (in Integration) Paths() []string {
+	if len(in.MoodlePaths) == 0 {
+		return DefaultMoodlePaths
+	}
+	return in.MoodlePaths
+}
+
+// istioPathRE is an Istio AuthorizationPolicy path: absolute, exact or
+// with one trailing "*" (prefix match); no query string.
+var istioPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~/%-]*\*?$`)
 
 var (
 	cronFieldRE   = regexp.MustCompile(`^[0-9*/,\-]+$`)
@@ -142,6 +167,14 @@ func (v *validator) integrations(c *Config) {
 		for i, s := range in.Endpoints {
 			if _, err := ParseEndpoint(s); err != nil {
 				v.fail(fmt.Sprintf("%s.endpoints[%d]", key, i), "%v", err)
+			}
+		}
+		for i, p := range in.MoodlePaths {
+			switch {
+			case !istioPathRE.MatchString(p):
+				v.fail(fmt.Sprintf("%s.moodlePaths[%d]", key, i), "%q is not an absolute path, exact or ending in * (e.g. /webservice/rest/*), without a query", p)
+			case p == "/*" || p == "/":
+				v.fail(fmt.Sprintf("%s.moodlePaths[%d]", key, i), "%q opens every Moodle path; name the web service paths the integration calls", p)
 			}
 		}
 	}

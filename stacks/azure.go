@@ -78,6 +78,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		DNSServiceIP:         cfg.DNSServiceIP,
 		Tier:                 tier,
 		SupportPlan:          cfg.KubernetesSupportPlan,
+		FQDNPolicies:         cfg.EgressFQDNFiltering,
 		DisableLocalAccounts: prod,
 		AdminGroupObjectIDs:  cfg.AKSAdminGroupObjectIDs,
 		AuthorizedIPRanges:   cfg.APIServerAuthorizedIPRanges,

@@ -16,7 +16,7 @@ import (
 // access lists who may reach each data store and service in the mesh;
 // everything else is denied. Namespaces' network policies allow the same
 // flows one layer down.
-func access() []mesh.Access {
+func access(cfg *infra.Config) []mesh.Access {
 	p := infra.Principal
 	moodle := []string{
 		p(infra.NamespaceMoodle, infra.MoodleWebServiceAccount),
@@ -27,18 +27,26 @@ func access() []mesh.Access {
 		p(infra.BackupWorkload.Namespace, infra.BackupWorkload.ServiceAccount),
 		p(infra.MigrationWorkload.Namespace, infra.MigrationWorkload.ServiceAccount),
 	}
-	return []mesh.Access{
+	out := []mesh.Access{
 		{Name: "mysql", Namespace: infra.NamespaceData, App: infra.MySQLApp, Principals: append(slices.Clone(moodle), dumpers...), Ports: []int{infra.MySQLPort}},
 		{Name: "redis", Namespace: infra.NamespaceData, App: infra.RedisApp, Principals: moodle, Ports: []int{infra.RedisPort}},
 		// No policy for Prometheus: it has no sidecar (no mesh identity) and
 		// scrapes the exporters through Istio's merged metrics on 15020,
 		// which the sidecar serves outside the inbound listener that
 		// AuthorizationPolicies govern.
-		// Integrations call Moodle's web service API.
-		{Name: "integrations", Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp, Namespaces: []string{infra.NamespaceIntegrations}, Ports: []int{infra.MoodleWebPort}},
 		// Prometheus, Alertmanager and Grafana talk among themselves.
 		{Name: "monitoring", Namespace: infra.NamespaceMonitoring, Namespaces: []string{infra.NamespaceMonitoring}},
 	}
+	// Each integration calls its own Moodle paths (the web service API by
+	// default), with the site's hostname its sidecar sets.
+	for _, n := range cfg.IntegrationNames() {
+		out = append(out, mesh.Access{
+			Name: "integration-" + n, Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp,
+			Principals: []string{p(infra.NamespaceIntegrations, infra.IntegrationServiceAccount(n))},
+			Ports:      []int{infra.MoodleWebPort}, Paths: cfg.Integrations[n].Paths(), Hosts: []string{cfg.Hostname},
+		})
+	}
+	return out
 }
 
 // egress lists the outbound endpoints of each namespace: Moodle's own and
@@ -91,12 +99,16 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
 	eg, moodlePorts, integrationPorts := egress(cfg, names.StorageAccount("bkp")+".blob.core.windows.net")
 
 	layout := cfg.Mesh()
+	receivers, secretReceivers := routing(cfg).Endpoints()
 	ns, err := namespaces.New(ctx, "namespaces", &namespaces.Args{
 		Mesh:                   layout,
 		EndpointSubnet:         cfg.EndpointSubnetCIDR,
-		NodeSubnet:             cfg.NodeSubnetCIDR,
 		MoodleEgressPorts:      moodlePorts,
 		IntegrationEgressPorts: integrationPorts,
+		CertManagerHosts:       certs.EgressHosts(cfg.ACMEChallenge),
+		AlertReceivers:         receivers,
+		SecretAlertReceivers:   secretReceivers,
+		FQDNPolicies:           cfg.EgressFQDNFiltering,
 	}, k8s)
 	if err != nil {
 		return fmt.Errorf("creating the namespaces: %w", err)
@@ -118,7 +130,8 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
 		IstiodReplicas:         replicas,
 		HTTP01:                 cfg.ACMEChallenge == "http01",
 		Egress:                 eg,
-		Access:                 access(),
+		Access:                 access(cfg),
+		SiteHostClients:        []string{infra.NamespaceIntegrations},
 		Namespaces:             nsDeps,
 	}, k8s)
 	if err != nil {

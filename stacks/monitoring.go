@@ -22,14 +22,7 @@ func (r *Region) monitoring(ctx *pulumi.Context, cfg *infra.Config) error {
 		StorageClass:  volumes.DiskClass,
 		UserPoolMax:   cfg.UserPool.MaxCount,
 		Replicas:      replicas,
-		Routing: monitoring.Routing{
-			Emails:       cfg.AlertEmails,
-			SMTPHost:     cfg.SMTPHost,
-			SMTPFrom:     cfg.SMTPFrom,
-			SMTPUsername: cfg.SMTPUsername,
-			SMTPPassword: cfg.SMTPPassword,
-			WebhookURL:   cfg.AlertWebhookURL,
-		},
+		Routing:       routing(cfg),
 		// And istiod: its injection webhook (failurePolicy Fail) must answer
 		// before the chart's pods are created.
 		DependsOn: r.meshReady(append(append([]pulumi.Resource{}, r.Namespaces.Ready...), r.Volumes.Classes...)),
@@ -39,4 +32,17 @@ func (r *Region) monitoring(ctx *pulumi.Context, cfg *infra.Config) error {
 	}
 	r.Monitoring = m
 	return nil
+}
+
+// routing is where the stack's alerts go (the receivers' egress is opened
+// from the same value).
+func routing(cfg *infra.Config) monitoring.Routing {
+	return monitoring.Routing{
+		Emails:       cfg.AlertEmails,
+		SMTPHost:     cfg.SMTPHost,
+		SMTPFrom:     cfg.SMTPFrom,
+		SMTPUsername: cfg.SMTPUsername,
+		SMTPPassword: cfg.SMTPPassword,
+		WebhookURL:   cfg.AlertWebhookURL,
+	}
 }

@@ -87,6 +87,10 @@ type Args struct {
 	// SupportPlan is "KubernetesOfficial" (default when empty) or
 	// "AKSLongTermSupport", which AKS offers on the Premium tier only.
 	SupportPlan string
+	// FQDNPolicies turns on the security part of Advanced Container
+	// Networking Services, without which AKS's Cilium refuses FQDN
+	// (toFQDNs) and L7 policies; observability stays off.
+	FQDNPolicies bool
 	// DisableLocalAccounts leaves Entra ID as the only way in (prod).
 	DisableLocalAccounts bool
 	// AdminGroupObjectIDs get cluster admin through Azure RBAC.
@@ -216,6 +220,19 @@ func (a *Args) validate() error {
 		errs = append(errs, errors.New("subscriptionID is required"))
 	}
 	return errors.Join(errs...)
+}
+
+// advancedNetworking enables ACNS security (FQDN policies) when asked;
+// nil leaves the cluster without ACNS (no charge).
+func advancedNetworking(fqdn bool) *cs.AdvancedNetworkingArgs {
+	if !fqdn {
+		return nil
+	}
+	return &cs.AdvancedNetworkingArgs{
+		Enabled:       pulumi.Bool(true),
+		Security:      &cs.AdvancedNetworkingSecurityArgs{Enabled: pulumi.Bool(true)},
+		Observability: &cs.AdvancedNetworkingObservabilityArgs{Enabled: pulumi.Bool(false)},
+	}
 }
 
 // autoscalerProfile is tuned for Moodle's very elastic load (exam days,
@@ -367,13 +384,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			NetworkPlugin:     pulumi.String("azure"),
 			NetworkPluginMode: pulumi.String("overlay"),
 			// Cilium enforces NetworkPolicies in the dataplane.
-			NetworkDataplane: pulumi.String("cilium"),
-			NetworkPolicy:    pulumi.String("cilium"),
-			PodCidr:          pulumi.String(a.PodCIDR),
-			ServiceCidr:      pulumi.String(a.ServiceCIDR),
-			DnsServiceIP:     pulumi.String(a.DNSServiceIP),
-			LoadBalancerSku:  pulumi.String("standard"),
-			OutboundType:     pulumi.String("loadBalancer"),
+			NetworkDataplane:   pulumi.String("cilium"),
+			NetworkPolicy:      pulumi.String("cilium"),
+			PodCidr:            pulumi.String(a.PodCIDR),
+			ServiceCidr:        pulumi.String(a.ServiceCIDR),
+			DnsServiceIP:       pulumi.String(a.DNSServiceIP),
+			LoadBalancerSku:    pulumi.String("standard"),
+			OutboundType:       pulumi.String("loadBalancer"),
+			AdvancedNetworking: advancedNetworking(a.FQDNPolicies),
 		},
 		EnableRBAC: pulumi.Bool(true),
 		AadProfile: &cs.ManagedClusterAADProfileArgs{

@@ -312,3 +312,19 @@ func TestSupportPlan(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `supportPlan "LongTerm" is not KubernetesOfficial or AKSLongTermSupport`)
 }
+
+// TestFQDNPoliciesEnableACNSSecurity: FQDN policies need ACNS security on
+// the cluster (AKS refuses toFQDNs without it); without them no ACNS.
+func TestFQDNPoliciesEnableACNSSecurity(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	assert.Nil(t, cluster(t, rec).Input("networkProfile.advancedNetworking"))
+
+	a := args()
+	a.FQDNPolicies = true
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	assert.Equal(t, true, c.Input("networkProfile.advancedNetworking.security.enabled"))
+	assert.Equal(t, false, c.Input("networkProfile.advancedNetworking.observability.enabled"), "observability is not needed and not paid for")
+}

@@ -8,6 +8,7 @@ package certs
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 
@@ -28,6 +29,24 @@ const certManagerAPI = "cert-manager.io/v1"
 var acmeServers = map[string]string{
 	"production": "https://acme-v02.api.letsencrypt.org/directory",
 	"staging":    "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+// Azure endpoints the DNS-01 solver calls (Azure public cloud): Resource
+// Manager for the zone's records, Entra ID for the workload identity token.
+var azureDNSHosts = []string{"management.azure.com", "login.microsoftonline.com"}
+
+// EgressHosts are the internet hosts cert-manager's controller calls on
+// 443: the ACME directories of both issuers and, with DNS-01, Azure.
+func EgressHosts(challenge string) []string {
+	var out []string
+	for _, env := range []string{"production", "staging"} {
+		u, _ := url.Parse(acmeServers[env])
+		out = append(out, u.Hostname())
+	}
+	if challenge == "dns01" {
+		out = append(out, azureDNSHosts...)
+	}
+	return out
 }
 
 // IssuerName returns the ClusterIssuer of an ACME environment.

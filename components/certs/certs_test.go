@@ -119,3 +119,10 @@ func TestCertsRejectBadArgs(t *testing.T) {
 		assert.NotEqual(t, TypeToken, r.Type)
 	}
 }
+
+func TestEgressHosts(t *testing.T) {
+	assert.Equal(t, []string{"acme-v02.api.letsencrypt.org", "acme-staging-v02.api.letsencrypt.org"}, EgressHosts("http01"),
+		"both issuers' ACME directories")
+	assert.Equal(t, []string{"acme-v02.api.letsencrypt.org", "acme-staging-v02.api.letsencrypt.org", "management.azure.com", "login.microsoftonline.com"},
+		EgressHosts("dns01"), "DNS-01 also writes the zone through Azure Resource Manager with an Entra ID token")
+}

@@ -95,7 +95,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	for _, n := range c.Names {
 		spec := a.Integrations[n]
-		obj := "integration-" + n
+		obj := infra.IntegrationServiceAccount(n)
 		labels := pulumi.StringMap{infra.AppLabel: pulumi.String(obj), "moodle.fieldcert/integration": pulumi.String(n)}
 		meta := func(l pulumi.StringMap) *metav1.ObjectMetaArgs {
 			return &metav1.ObjectMetaArgs{Name: pulumi.String(obj), Namespace: pulumi.String(ns), Labels: l}

@@ -63,7 +63,19 @@ type Access struct {
 	Principals, Namespaces []string
 	// Ports are the receiving ports; none means every port.
 	Ports []int
+	// Paths limit the request paths (Istio syntax: exact, or a prefix
+	// ending in "*"); none means every path. HTTP only: on a TCP port a
+	// rule with paths matches nothing.
+	Paths []string
+	// Hosts limit the request's Host (:authority); none means any.
+	Hosts []string
 }
+
+// InternalPaths are refused at the ingress gateway whatever the host:
+// the probes' health endpoint (Apache serves it to anyone who reaches the
+// pod, since the kubelet must) and Apache's status page. Moodle's own
+// internal files are refused by Apache itself (images/moodle/apache.conf).
+var InternalPaths = []string{"/health.php*", "/server-status*"}
 
 // Args configures the mesh.
 type Args struct {
@@ -92,6 +104,10 @@ type Args struct {
 	Egress []Egress
 	// Access are the allowed flows; everything else is denied.
 	Access []Access
+	// SiteHostClients are namespaces whose calls to Moodle's web Service get
+	// the site's hostname as their :authority (a VirtualService visible
+	// there only), so Moodle answers instead of redirecting to wwwroot.
+	SiteHostClients []string
 	// Namespaces are the namespace resources the objects go into, so they
 	// are created first (required).
 	Namespaces []pulumi.Resource
@@ -360,9 +376,28 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		map[string]any{"mtls": map[string]any{"mode": "STRICT"}}, objs...); err != nil {
 		return nil, err
 	}
-	// Deny every request in the mesh that no policy below allows.
+	// Deny every request in the mesh that no policy below allows. In the
+	// root namespace this applies to every workload, the ingress gateway
+	// included, so the gateway gets its own ALLOW below.
 	if err := customResource(ctx, name+"-deny-all", securityAPI, "AuthorizationPolicy", lay.ControlPlaneNamespace, "allow-nothing",
 		map[string]any{}, objs...); err != nil {
+		return nil, err
+	}
+	gwSelector := map[string]any{"matchLabels": map[string]any{"istio": lay.GatewayLabel()}}
+	// The gateway admits the site's host only (with or without a port in
+	// Host), on its listener ports (80 redirects or answers ACME, 443
+	// serves the site); everything else gets 403.
+	siteOp := map[string]any{"hosts": []any{a.Hostname, a.Hostname + ":*"}}
+	if !lay.Addon {
+		siteOp["ports"] = []any{"80", "443"}
+	}
+	if err := customResource(ctx, name+"-gateway-allow-site", securityAPI, "AuthorizationPolicy", lay.GatewayNamespace, "allow-site",
+		map[string]any{"selector": gwSelector, "action": "ALLOW", "rules": []any{map[string]any{"to": []any{map[string]any{"operation": siteOp}}}}}, objs...); err != nil {
+		return nil, err
+	}
+	// DENY is evaluated before ALLOW: the internal paths never pass.
+	if err := customResource(ctx, name+"-gateway-deny-internal", securityAPI, "AuthorizationPolicy", lay.GatewayNamespace, "deny-internal-paths",
+		map[string]any{"selector": gwSelector, "action": "DENY", "rules": []any{map[string]any{"to": []any{map[string]any{"operation": map[string]any{"paths": toAny(InternalPaths)}}}}}}, objs...); err != nil {
 		return nil, err
 	}
 	for _, x := range a.allAccess() {
@@ -432,6 +467,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
+	// Mesh clients of Moodle's web Service present the site's hostname, so
+	// that Moodle's wwwroot check passes (it redirects any other Host).
+	moodleHost := infra.MoodleWebService + "." + infra.NamespaceMoodle + ".svc.cluster.local"
+	for _, n := range a.SiteHostClients {
+		if err := customResource(ctx, name+"-site-host-"+n, networkingAPI, "VirtualService", n, "moodle-web-site-host",
+			map[string]any{
+				"hosts":    []any{moodleHost},
+				"gateways": []any{"mesh"},
+				"exportTo": []any{"."},
+				"http": []any{map[string]any{
+					"name":    "site-host",
+					"rewrite": map[string]any{"authority": a.Hostname},
+					"route": []any{map[string]any{"destination": map[string]any{
+						"host": moodleHost, "port": map[string]any{"number": infra.MoodleWebPort},
+					}}},
+				}},
+			}, objs...); err != nil {
+			return nil, err
+		}
+	}
+
 	// One ServiceEntry per declared outbound endpoint, visible only in
 	// the namespace that declared it.
 	for _, e := range a.Egress {
@@ -499,8 +555,18 @@ func authorization(x Access) map[string]any {
 		source["namespaces"] = toAny(x.Namespaces)
 	}
 	rule := map[string]any{"from": []any{map[string]any{"source": source}}}
+	op := map[string]any{}
 	if len(ports) > 0 {
-		rule["to"] = []any{map[string]any{"operation": map[string]any{"ports": ports}}}
+		op["ports"] = ports
+	}
+	if len(x.Paths) > 0 {
+		op["paths"] = toAny(x.Paths)
+	}
+	if len(x.Hosts) > 0 {
+		op["hosts"] = toAny(x.Hosts)
+	}
+	if len(op) > 0 {
+		rule["to"] = []any{map[string]any{"operation": op}}
 	}
 	spec := map[string]any{"action": "ALLOW", "rules": []any{rule}}
 	if x.App != "" {

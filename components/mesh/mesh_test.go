@@ -287,3 +287,62 @@ func TestAddon(t *testing.T) {
 	vs := object(t, rec, "VirtualService", "mesh-moodle-route")
 	assert.Equal(t, []any{"aks-istio-ingress/moodle"}, vs.Input("spec.gateways"))
 }
+
+// TestTheGatewayAdmitsTheSiteOnly: the root namespace's deny-all covers
+// the gateway too, so the gateway has its own ALLOW (the site's host, on
+// its listener ports) and a DENY (evaluated first) for internal paths.
+func TestTheGatewayAdmitsTheSiteOnly(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	allow := object(t, rec, "AuthorizationPolicy", "mesh-gateway-allow-site")
+	assert.Equal(t, infra.NamespaceIngress, allow.Input("metadata.namespace"))
+	assert.Equal(t, "ALLOW", allow.Input("spec.action"))
+	assert.Equal(t, "ingressgateway", allow.Input("spec.selector.matchLabels.istio"))
+	op := allow.Input("spec.rules").([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)
+	assert.Equal(t, []any{"learn.fieldcert.example", "learn.fieldcert.example:*"}, op["hosts"])
+	assert.Equal(t, []any{"80", "443"}, op["ports"])
+	assert.Nil(t, allow.Input("spec.rules").([]any)[0].(map[string]any)["from"], "from anyone on the internet")
+
+	deny := object(t, rec, "AuthorizationPolicy", "mesh-gateway-deny-internal")
+	assert.Equal(t, "DENY", deny.Input("spec.action"))
+	assert.Equal(t, "ingressgateway", deny.Input("spec.selector.matchLabels.istio"))
+	paths := deny.Input("spec.rules").([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)["paths"]
+	assert.Contains(t, paths, "/health.php*")
+
+	// The add-on's gateway: its listener ports are AKS's, so only the host.
+	a := args()
+	a.Layout = (&infra.Config{IstioMode: "aks-addon", IstioAddonRevision: "asm-1-30"}).Mesh()
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	allow = object(t, rec, "AuthorizationPolicy", "mesh-gateway-allow-site")
+	assert.Equal(t, "aks-istio-ingress", allow.Input("metadata.namespace"))
+	assert.Equal(t, "aks-istio-ingressgateway-external", allow.Input("spec.selector.matchLabels.istio"))
+	assert.Nil(t, allow.Input("spec.rules").([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)["ports"])
+}
+
+// TestAccessByPathAndHost: paths and hosts go into the rule's operation
+// beside the ports; a site-host client namespace gets a VirtualService,
+// visible there only, that sets the site's hostname on calls to Moodle.
+func TestAccessByPathAndHost(t *testing.T) {
+	a := args()
+	a.Access = append(a.Access, Access{
+		Name: "integration-hr", Namespace: infra.NamespaceMoodle, App: infra.MoodleWebApp,
+		Principals: []string{infra.Principal(infra.NamespaceIntegrations, "integration-hr")},
+		Ports:      []int{infra.MoodleWebPort}, Paths: []string{"/webservice/*"}, Hosts: []string{"learn.fieldcert.example"},
+	})
+	a.SiteHostClients = []string{infra.NamespaceIntegrations}
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	p := object(t, rec, "AuthorizationPolicy", "mesh-allow-moodle-integration-hr")
+	op := p.Input("spec.rules").([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)
+	assert.Equal(t, []any{"8080"}, op["ports"])
+	assert.Equal(t, []any{"/webservice/*"}, op["paths"])
+	assert.Equal(t, []any{"learn.fieldcert.example"}, op["hosts"])
+
+	vs := object(t, rec, "VirtualService", "mesh-site-host-integrations")
+	assert.Equal(t, infra.NamespaceIntegrations, vs.Input("metadata.namespace"))
+	assert.Equal(t, []any{"."}, vs.Input("spec.exportTo"), "only the integrations' sidecars use it")
+	assert.Equal(t, []any{"moodle-web.moodle.svc.cluster.local"}, vs.Input("spec.hosts"))
+	route := vs.Input("spec.http").([]any)[0].(map[string]any)
+	assert.Equal(t, "learn.fieldcert.example", route["rewrite"].(map[string]any)["authority"], "Moodle sees its wwwroot's host and does not redirect")
+}

@@ -1,6 +1,10 @@
 package monitoring
 
 import (
+	"net/url"
+	"strconv"
+
+	"github.com/fieldcert/moodle-aks/infra"
 	"gopkg.in/yaml.v3"
 )
 
@@ -12,6 +16,28 @@ type Routing struct {
 	SMTPHost, SMTPFrom, SMTPUsername, SMTPPassword string
 	// WebhookURL pages for critical alerts; empty: no pager receiver.
 	WebhookURL string
+}
+
+// Endpoints are the internet endpoints the routing delivers to: the SMTP
+// relay when there are email receivers, and (in secret, since it comes
+// from the secret alertWebhookUrl) the webhook's host, on 443 unless the
+// URL names a port.
+func (r Routing) Endpoints() (plain, secret []infra.Endpoint) {
+	if len(r.Emails) > 0 && r.SMTPHost != "" {
+		if e, err := infra.ParseEndpoint(r.SMTPHost); err == nil {
+			plain = append(plain, e)
+		}
+	}
+	if r.WebhookURL != "" {
+		if u, err := url.Parse(r.WebhookURL); err == nil && u.Hostname() != "" {
+			port := 443
+			if p, err := strconv.Atoi(u.Port()); err == nil {
+				port = p
+			}
+			secret = append(secret, infra.Endpoint{Host: u.Hostname(), Port: port})
+		}
+	}
+	return plain, secret
 }
 
 type receiver struct {

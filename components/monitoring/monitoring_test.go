@@ -259,3 +259,14 @@ func TestEveryAlertHasARunbookSection(t *testing.T) {
 		assert.Contains(t, string(doc), "### "+strings.ToLower(a.Name)+"\n", "docs/alerts.md explains %s (its runbook_url anchor)", a.Name)
 	}
 }
+
+func TestRoutingEndpoints(t *testing.T) {
+	plain, secret := Routing{SMTPHost: "smtp.example.com:587"}.Endpoints()
+	assert.Empty(t, plain, "no email receiver: the relay is not needed")
+	assert.Empty(t, secret)
+	plain, secret = Routing{Emails: []string{"a@example.com"}, SMTPHost: "smtp.example.com:587", WebhookURL: "https://events.pagerduty.com/integration/abc/enqueue"}.Endpoints()
+	assert.Equal(t, []infra.Endpoint{{Host: "smtp.example.com", Port: 587}}, plain)
+	assert.Equal(t, []infra.Endpoint{{Host: "events.pagerduty.com", Port: 443}}, secret, "the webhook's host comes from a secret")
+	_, secret = Routing{WebhookURL: "https://hooks.example.com:8443/x"}.Endpoints()
+	assert.Equal(t, []infra.Endpoint{{Host: "hooks.example.com", Port: 8443}}, secret)
+}

@@ -11,8 +11,11 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/fieldcert/moodle-aks/infra"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
@@ -58,15 +61,39 @@ type Args struct {
 	// EndpointSubnet is the private endpoint subnet's CIDR: backup jobs
 	// reach the backup account there (required).
 	EndpointSubnet string
-	// NodeSubnet is the node subnet's CIDR: Prometheus scrapes the kubelets
-	// (10250) and node-exporter (9100, host network) on node addresses.
-	NodeSubnet string
 	// MoodleEgressPorts are the ports Moodle may open to the internet
 	// (the mesh limits the hosts); 443 is always included.
 	MoodleEgressPorts []int
 	// IntegrationEgressPorts likewise for the integrations namespace.
 	IntegrationEgressPorts []int
+	// CertManagerHosts are the internet hosts cert-manager's controller
+	// calls on 443 (the ACME directories, and with DNS-01 Azure Resource
+	// Manager and Entra ID) (required).
+	CertManagerHosts []string
+	// AlertReceivers are the internet endpoints Alertmanager delivers to
+	// (the SMTP relay); SecretAlertReceivers likewise, from secret config
+	// (the paging webhook's host): their names stay secret in the policy.
+	AlertReceivers, SecretAlertReceivers []infra.Endpoint
+	// FQDNPolicies limits cert-manager's and Alertmanager's internet
+	// egress to those host names (Cilium toFQDNs, which needs ACNS security
+	// on the cluster); false: to any internet address on those ports.
+	FQDNPolicies bool
 }
+
+// AKSNamespaces are the namespaces AKS itself runs pods in (add-ons
+// included): the default-deny policy for namespaces the program does not
+// own leaves them alone. kube-system: AKS's components; aks-command: `az
+// aks command invoke` (access-private-cluster.md); gatekeeper-system: the
+// Azure Policy add-on; app-routing-system: the application routing add-on;
+// aks-istio-*: the Istio add-on (istio-deploy-addon.md, -ingress, -egress).
+var AKSNamespaces = []string{
+	"kube-system", "kube-public", "kube-node-lease", "aks-command", "gatekeeper-system",
+	"app-routing-system", "aks-istio-system", "aks-istio-ingress", "aks-istio-egress",
+}
+
+// MetadataAddress is the Azure instance metadata endpoint (IMDS): no pod
+// the program runs may reach it (it hands out the node's identity tokens).
+const MetadataAddress = "169.254.169.254/32"
 
 // Namespaces is the set of namespaces with their policies.
 type Namespaces struct {
@@ -84,7 +111,7 @@ type Namespaces struct {
 type peer struct {
 	namespace string            // "" with cidr set
 	pods      map[string]string // nil: every pod of the namespace
-	cidr      string            // an IP block instead of pods
+	cidr      string            // an IP block instead of pods (never a pod or node address under Cilium)
 }
 
 // flow is one allowed connection, written from the receiving side
@@ -102,7 +129,88 @@ type policy struct {
 	egress  []flow
 }
 
-var anywhere = []peer{{cidr: "0.0.0.0/0"}}
+// internet is every address outside the cluster, less the instance
+// metadata endpoint. Under Cilium an ipBlock never selects a pod or node
+// address, whatever its CIDR (AKS: azure-cni-powered-by-cilium.md, FAQ).
+var internet = []peer{{cidr: "0.0.0.0/0"}}
+
+// ciliumAPI is the API version of Cilium's policies as AKS ships Cilium
+// (1.18 on Kubernetes 1.35: supported-kubernetes-versions.md).
+const ciliumAPI = "cilium.io/v2"
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func ciliumPorts(ports []int, proto string) []any {
+	var out []any
+	for _, p := range ports {
+		out = append(out, map[string]any{"port": strconv.Itoa(p), "protocol": proto})
+	}
+	return []any{map[string]any{"ports": out}}
+}
+
+// spec is the CiliumNetworkPolicy spec of an egress allow. An FQDN rule
+// needs the pods' DNS answers seen by Cilium's DNS proxy, so it comes with
+// a DNS rule to kube-dns (how-to-apply-fqdn-filtering-policies.md).
+func (c cilium) spec() map[string]any {
+	sel := map[string]any{}
+	if c.pods != nil {
+		labels := map[string]any{}
+		for k, v := range c.pods {
+			labels[k] = v
+		}
+		sel["matchLabels"] = labels
+	}
+	rule := map[string]any{"toPorts": ciliumPorts(c.ports, "TCP")}
+	egress := []any{rule}
+	switch {
+	case len(c.entities) > 0:
+		rule["toEntities"] = toAny(c.entities)
+	case c.world:
+		rule["toCIDRSet"] = []any{map[string]any{"cidr": "0.0.0.0/0", "except": []any{MetadataAddress}}}
+	default:
+		var names []any
+		for _, h := range c.fqdns {
+			var name any = h
+			if c.secret[h] {
+				name = pulumi.ToSecret(pulumi.String(h))
+			}
+			names = append(names, map[string]any{"matchName": name})
+		}
+		rule["toFQDNs"] = names
+		egress = append(egress, map[string]any{
+			"toEndpoints": []any{map[string]any{"matchLabels": map[string]any{"io.kubernetes.pod.namespace": "kube-system", "k8s-app": "kube-dns"}}},
+			"toPorts": []any{map[string]any{
+				"ports": []any{map[string]any{"port": "53", "protocol": "ANY"}},
+				"rules": map[string]any{"dns": []any{map[string]any{"matchPattern": "*"}}},
+			}},
+		})
+	}
+	return map[string]any{"endpointSelector": sel, "egress": egress}
+}
+
+// cilium is a CiliumNetworkPolicy egress allow: what NetworkPolicy cannot
+// say on AKS (node addresses, the API server, host names).
+type cilium struct {
+	name string
+	// pods selects the namespace's pods it applies to; nil: all of them.
+	pods map[string]string
+	// entities are Cilium entities: host and remote-node (the nodes and
+	// their host-network pods), kube-apiserver.
+	entities []string
+	// fqdns are host names (toFQDNs), world the internet less the
+	// metadata endpoint (toCIDRSet); one of the three is set. secret marks
+	// the names that come from secret config.
+	fqdns  []string
+	secret map[string]bool
+	world  bool
+	ports  []int
+}
 
 func ns(name string) peer { return peer{namespace: name} }
 
@@ -112,12 +220,20 @@ func (a *Args) policies() map[string]policy {
 	m := a.Mesh
 	istiod := flow{"istiod", []peer{{namespace: m.ControlPlaneNamespace, pods: map[string]string{"app": "istiod"}}}, []int{15012}, false}
 	scrape := flow{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{15020, 15090}, false}
+	// Sidecars and the gateway fetch config and certificates from istiod.
+	var xdsClients []peer
+	for _, n := range append(slices.Clone(infra.MeshNamespaces), m.GatewayNamespace) {
+		xdsClients = append(xdsClients, ns(n))
+	}
 	return map[string]policy{
 		infra.NamespaceIstio: {
-			// Sidecars and gateways fetch config and certificates; the API
-			// server calls the webhooks from addresses AKS does not publish.
-			ingress: []flow{{"control-plane", nil, []int{15010, 15012, 15014, 15017, 443}, false}},
-			egress:  []flow{{"api-server", anywhere, []int{443}, false}},
+			ingress: []flow{
+				{"xds", xdsClients, []int{15012}, false},
+				// The API server calls istiod's webhooks (15017) through the
+				// nodes, from addresses AKS does not publish.
+				{"webhooks", nil, []int{15017}, false},
+				{"monitoring", []peer{ns(infra.NamespaceMonitoring)}, []int{15014}, false},
+			},
 		},
 		infra.NamespaceIngress: {
 			ingress: []flow{
@@ -125,6 +241,10 @@ func (a *Args) policies() map[string]policy {
 				// cert-manager's HTTP-01 solver pods answer the gateway here.
 				{"acme-solver", []peer{ns(infra.NamespaceIngress)}, []int{8089}, false},
 				scrape,
+				// cert-manager's HTTP-01 self-check: the site's public address
+				// is the gateway's load balancer, which Cilium resolves to the
+				// gateway pods for a client inside the cluster.
+				{"acme-self-check", []peer{ns(infra.NamespaceCertManager)}, []int{80}, false},
 			},
 			egress: []flow{
 				istiod,
@@ -137,9 +257,7 @@ func (a *Args) policies() map[string]policy {
 				{"webhook", nil, []int{10250}, false},
 				{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{9402}, false},
 			},
-			// ACME, Azure DNS, Entra ID and the API server; port 80 for the
-			// HTTP-01 self check through the site's public address.
-			egress: []flow{{"internet", anywhere, []int{80, 443}, false}},
+			egress: []flow{{"acme-self-check", []peer{ns(m.GatewayNamespace)}, []int{80}, false}},
 		},
 		infra.NamespaceMoodle: {
 			ingress: []flow{
@@ -150,7 +268,7 @@ func (a *Args) policies() map[string]policy {
 			egress: []flow{
 				istiod,
 				{"data", []peer{ns(infra.NamespaceData)}, []int{infra.MySQLPort, infra.RedisPort}, false},
-				{"internet", anywhere, moodlePorts, false},
+				{"internet", internet, moodlePorts, false},
 			},
 		},
 		infra.NamespaceData: {
@@ -167,7 +285,7 @@ func (a *Args) policies() map[string]policy {
 				// Backups: the blob private endpoint, and Entra ID for the
 				// workload identity token.
 				{"backup-account", []peer{{cidr: a.EndpointSubnet}}, []int{443}, false},
-				{"entra-id", anywhere, []int{443}, false},
+				{"entra-id", internet, []int{443}, false},
 			},
 		},
 		infra.NamespaceIntegrations: {
@@ -175,29 +293,77 @@ func (a *Args) policies() map[string]policy {
 			egress: []flow{
 				istiod,
 				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MoodleWebPort}, false},
-				{"internet", anywhere, integrationPorts, false},
+				{"internet", internet, integrationPorts, false},
 			},
 		},
 		infra.NamespaceMonitoring: {
 			ingress: []flow{
 				{"same-namespace", []peer{ns(infra.NamespaceMonitoring)}, nil, false},
 				// The API server calls the prometheus-operator's admission
-				// webhook (PrometheusRule validation) from addresses AKS does
-				// not publish, as for cert-manager's and istiod's webhooks.
+				// webhook (PrometheusRule validation) through the nodes, as for
+				// cert-manager's and istiod's webhooks.
 				{"webhook", nil, []int{10250}, false},
 			},
 			egress: []flow{
 				istiod,
-				// Prometheus scrapes every namespace; Alertmanager mails and
-				// pages; everything reads the API server.
+				// Prometheus scrapes every namespace's pods.
 				{"scrape", []peer{{namespace: "*"}}, nil, false},
-				// Kubelets (cAdvisor) and node-exporter answer on node
-				// addresses, which no namespace selector matches.
-				{"nodes", []peer{{cidr: a.NodeSubnet}}, []int{10250, 9100}, false},
-				{"internet", anywhere, []int{443, 587}, false},
 			},
 		},
 	}
+}
+
+// ciliumPolicies are each namespace's Cilium egress allows.
+func (a *Args) ciliumPolicies() map[string][]cilium {
+	apiServer := cilium{name: "api-server", entities: []string{"kube-apiserver"}, ports: []int{443}}
+	internetTo := func(name string, pods map[string]string, hosts []string, ports []int) cilium {
+		c := cilium{name: name, pods: pods, ports: ports}
+		if a.FQDNPolicies {
+			c.fqdns = hosts
+		} else {
+			c.world = true
+		}
+		return c
+	}
+	out := map[string][]cilium{
+		// istiod watches the API server and needs nothing on the internet.
+		infra.NamespaceIstio: {apiServer},
+		infra.NamespaceCertManager: {
+			apiServer,
+			// ACME, and Azure DNS and Entra ID for DNS-01: the controller only.
+			internetTo("internet", map[string]string{"app.kubernetes.io/component": "controller"}, a.CertManagerHosts, []int{443}),
+		},
+		infra.NamespaceMonitoring: {
+			apiServer,
+			// The kubelets (cAdvisor, 10250) and node-exporter (host network,
+			// 9100) answer on node addresses, which only Cilium's host and
+			// remote-node entities select (migrate-from-npm-to-cilium-network-policy.md).
+			{name: "nodes", pods: map[string]string{"app.kubernetes.io/name": "prometheus"}, entities: []string{"host", "remote-node"}, ports: []int{10250, 9100}},
+		},
+	}
+	// Alertmanager delivers to its receivers, one rule per port.
+	byPort := map[int][]string{}
+	secret := map[string]bool{}
+	for _, e := range a.AlertReceivers {
+		byPort[e.Port] = append(byPort[e.Port], e.Host)
+	}
+	for _, e := range a.SecretAlertReceivers {
+		byPort[e.Port] = append(byPort[e.Port], e.Host)
+		secret[e.Host] = true
+	}
+	ports := make([]int, 0, len(byPort))
+	for p := range byPort {
+		ports = append(ports, p)
+	}
+	sort.Ints(ports)
+	for _, p := range ports {
+		hosts := byPort[p]
+		sort.Strings(hosts)
+		rule := internetTo(fmt.Sprintf("alert-receivers-%d", p), map[string]string{"app.kubernetes.io/name": "alertmanager"}, slices.Compact(hosts), []int{p})
+		rule.secret = secret
+		out[infra.NamespaceMonitoring] = append(out[infra.NamespaceMonitoring], rule)
+	}
+	return out
 }
 
 func (a *Args) validate() error {
@@ -208,8 +374,13 @@ func (a *Args) validate() error {
 	if _, err := netip.ParsePrefix(a.EndpointSubnet); err != nil {
 		errs = append(errs, fmt.Errorf("endpointSubnet %q is not a CIDR", a.EndpointSubnet))
 	}
-	if _, err := netip.ParsePrefix(a.NodeSubnet); err != nil {
-		errs = append(errs, fmt.Errorf("nodeSubnet %q is not a CIDR", a.NodeSubnet))
+	if len(a.CertManagerHosts) == 0 {
+		errs = append(errs, errors.New("certManagerHosts are required: cert-manager must reach its ACME directory"))
+	}
+	for _, e := range append(slices.Clone(a.AlertReceivers), a.SecretAlertReceivers...) {
+		if e.Host == "" || e.Port < 1 || e.Port > 65535 {
+			errs = append(errs, fmt.Errorf("alert receiver %q is not host:port", e.String()))
+		}
 	}
 	for _, p := range append(slices.Clone(a.MoodleEgressPorts), a.IntegrationEgressPorts...) {
 		if p < 1 || p > 65535 {
@@ -227,6 +398,10 @@ func peers(ps []peer) networkingv1.NetworkPolicyPeerArray {
 	var out networkingv1.NetworkPolicyPeerArray
 	for _, p := range ps {
 		switch {
+		case p.cidr == "0.0.0.0/0":
+			out = append(out, networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{
+				Cidr: pulumi.String(p.cidr), Except: pulumi.StringArray{pulumi.String(MetadataAddress)},
+			}})
 		case p.cidr != "":
 			out = append(out, networkingv1.NetworkPolicyPeerArgs{IpBlock: &networkingv1.IPBlockArgs{Cidr: pulumi.String(p.cidr)}})
 		case p.namespace == "*":
@@ -270,7 +445,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("registering namespaces component %q: %w", name, err)
 	}
 	dns := flow{"dns", []peer{{namespace: "kube-system", pods: map[string]string{"k8s-app": "kube-dns"}}}, []int{53}, true}
-	pols := a.policies()
+	pols, cil := a.policies(), a.ciliumPolicies()
 	for _, n := range a.Mesh.Namespaces() {
 		labels := map[string]string{
 			"pod-security.kubernetes.io/enforce": PodSecurity[n],
@@ -332,6 +507,39 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				return nil, err
 			}
 		}
+		for _, cp := range cil[n] {
+			if _, err := apiextensions.NewCustomResource(ctx, name+"-"+n+"-cilium-"+cp.name, &apiextensions.CustomResourceArgs{
+				ApiVersion:  pulumi.String(ciliumAPI),
+				Kind:        pulumi.String("CiliumNetworkPolicy"),
+				Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String("allow-out-" + cp.name), Namespace: pulumi.String(n)},
+				OtherFields: kubernetes.UntypedArgs{"spec": cp.spec()},
+			}, in, after); err != nil {
+				return nil, fmt.Errorf("creating Cilium network policy %s/allow-out-%s: %w", n, cp.name, err)
+			}
+		}
+	}
+	// Every other namespace (default included; AKS's own excepted) is
+	// closed until a policy opens it: a pod that lands there reaches
+	// nothing and nothing reaches it. An empty rule selects no peer, so
+	// it only turns on default deny (Cilium language.rst, "Ingress/Egress
+	// Default Deny").
+	owned := append(slices.Clone(AKSNamespaces), a.Mesh.Namespaces()...)
+	sort.Strings(owned)
+	owned = slices.Compact(owned)
+	if _, err := apiextensions.NewCustomResource(ctx, name+"-default-deny-unowned", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String(ciliumAPI),
+		Kind:       pulumi.String("CiliumClusterwideNetworkPolicy"),
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("default-deny-unowned-namespaces")},
+		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+			"description": "Namespaces the moodle-aks program does not own are closed until a policy opens them.",
+			"endpointSelector": map[string]any{"matchExpressions": []any{map[string]any{
+				"key": "io.kubernetes.pod.namespace", "operator": "NotIn", "values": toAny(owned),
+			}}},
+			"ingress": []any{map[string]any{}},
+			"egress":  []any{map[string]any{}},
+		}},
+	}, pulumi.Parent(c), pulumi.DependsOn(c.Ready)); err != nil {
+		return nil, fmt.Errorf("creating the default deny of other namespaces: %w", err)
 	}
 	names := make([]string, 0, len(c.Names))
 	for n := range c.Names {

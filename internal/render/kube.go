@@ -14,7 +14,7 @@ var clusterScoped = map[string]bool{
 	"PersistentVolume": true, "CustomResourceDefinition": true, "PriorityClass": true,
 	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
 	"ClusterIssuer": true, "IngressClass": true, "RuntimeClass": true, "CSIDriver": true,
-	"VolumeSnapshotClass": true, "APIService": true,
+	"VolumeSnapshotClass": true, "APIService": true, "CiliumClusterwideNetworkPolicy": true,
 }
 
 // IsManifest reports whether a resource is a Kubernetes object that would be

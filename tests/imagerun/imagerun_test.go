@@ -232,6 +232,36 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		assert.Contains(t, body, "https://"+host+"/", "links use the one wwwroot")
 		assert.NotContains(t, body, "http://"+host+"/", "no plain-http links behind the TLS gateway")
 	})
+	step("integrations: a web service call with the site's host answers, with the Service's own host Moodle redirects", func(t *testing.T) {
+		// Integrations call http://moodle-web.moodle.svc.cluster.local:8080;
+		// their sidecar rewrites the authority to the site's hostname (the
+		// moodle-web-site-host VirtualService in rendered/<stack>/kubernetes/
+		// integrations), because Moodle redirects any other Host to wwwroot.
+		var vs struct {
+			Spec struct {
+				Hosts []string `yaml:"hosts"`
+				HTTP  []struct {
+					Rewrite struct {
+						Authority string `yaml:"authority"`
+					} `yaml:"rewrite"`
+				} `yaml:"http"`
+			} `yaml:"spec"`
+		}
+		manifest(t, "integrations/virtualservice-moodle-web-site-host.yaml", &vs)
+		require.Equal(t, []string{"moodle-web.moodle.svc.cluster.local"}, vs.Spec.Hosts)
+		require.Len(t, vs.Spec.HTTP, 1)
+		rewritten := vs.Spec.HTTP[0].Rewrite.Authority
+		require.Equal(t, host, rewritten, "the sidecar presents the site's hostname")
+		ws := "/webservice/rest/server.php?wsfunction=core_webservice_get_site_info&moodlewsrestformat=json&wstoken=0123456789abcdef"
+		inCluster := newClient(t, port, "moodle-web.moodle.svc.cluster.local:8080")
+		resp, _ := inCluster.do("POST", ws, url.Values{}, nil)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "without the rewrite Moodle answers the host mismatch with a redirect")
+		assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), "https://"+host+"/"), resp.Header.Get("Location"))
+		site := newClient(t, port, rewritten)
+		resp, body := site.do("POST", ws, url.Values{}, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.Contains(t, body, `"errorcode":`, "the web service itself answers (here: the token is refused)")
+	})
 	step("admin login", func(t *testing.T) {
 		resp, body := c.get("/login/index.php")
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)

@@ -66,6 +66,13 @@ type Stack struct {
 	// NodeCIDR is the node subnet's prefix; KubeVersion the cluster's.
 	NodeCIDR    netip.Prefix
 	KubeVersion string
+	// EndpointCIDR is the private endpoint subnet (the backup account).
+	EndpointCIDR netip.Prefix
+	// FQDNPolicies: the cluster has ACNS security on, so Cilium enforces
+	// FQDN rules (networkProfile.advancedNetworking.security.enabled).
+	FQDNPolicies bool
+	// Hostname is the site's DNS name (the Gateway's host).
+	Hostname string
 }
 
 // LoadStack reads rendered/<stack> under root.
@@ -99,18 +106,23 @@ func LoadStack(root, stack string) (*Stack, error) {
 			})
 		case strings.HasSuffix(r.Type, ":ManagedCluster"):
 			s.KubeVersion = in.Str("kubernetesVersion")
+			s.FQDNPolicies, _ = in.Get("networkProfile.advancedNetworking.security.enabled").(bool)
 		case strings.HasSuffix(r.Type, ":VirtualNetwork"):
 			subnets, _ := in.Get("subnets").([]any)
 			for _, sn := range subnets {
-				if m, ok := sn.(map[string]any); ok && m["name"] == "nodes" {
-					if p, err := netip.ParsePrefix(fmt.Sprint(m["addressPrefix"])); err == nil {
-						s.NodeCIDR = p
-					}
+				m, _ := sn.(map[string]any)
+				p, err := netip.ParsePrefix(fmt.Sprint(m["addressPrefix"]))
+				switch {
+				case err != nil:
+				case m["name"] == "nodes":
+					s.NodeCIDR = p
+				case m["name"] == "endpoints":
+					s.EndpointCIDR = p
 				}
 			}
 		}
 	}
-	if s.KubeVersion == "" || !s.NodeCIDR.IsValid() {
+	if s.KubeVersion == "" {
 		return nil, fmt.Errorf("%s: resources.json has no managed cluster version or node subnet", stack)
 	}
 	err = filepath.WalkDir(filepath.Join(dir, "kubernetes"), func(p string, d os.DirEntry, err error) error {
@@ -131,6 +143,13 @@ func LoadStack(root, stack string) (*Stack, error) {
 				labels[k] = fmt.Sprint(v)
 			}
 			s.Namespaces[o.Name()] = labels
+		}
+		if o.Kind() == "Gateway" && s.Hostname == "" {
+			for _, sv := range asSlice(o.Get("spec.servers")) {
+				for _, h := range asSlice(asMap(sv)["hosts"]) {
+					s.Hostname = fmt.Sprint(h)
+				}
+			}
 		}
 		s.Objects = append(s.Objects, o)
 		return nil

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -228,7 +226,8 @@ func objectsOf(s *Stack, rels []templated) []Object {
 func isNamespaced(kind string) bool {
 	switch kind {
 	case "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "MutatingWebhookConfiguration",
-		"ValidatingWebhookConfiguration", "StorageClass", "PersistentVolume", "PriorityClass", "ClusterIssuer":
+		"ValidatingWebhookConfiguration", "StorageClass", "PersistentVolume", "PriorityClass", "ClusterIssuer",
+		"CiliumClusterwideNetworkPolicy":
 		return false
 	}
 	return true
@@ -287,208 +286,6 @@ func targetPort(svc Object, match func(sp map[string]any) bool, pod Pod) (int, b
 		}
 	}
 	return 0, false
-}
-
-func endpointOf(s *Stack, p Pod) Endpoint {
-	if p.Spec.HostNetwork {
-		return s.NodeAddr()
-	}
-	return Endpoint{Namespace: p.Namespace, Labels: p.Meta.Labels}
-}
-
-// apiServer stands for the AKS API server: an address AKS does not publish,
-// outside the node subnet.
-var apiServer = Addr("20.62.30.8")
-
-// TestNetworkFlows checks the flows each release needs against the
-// rendered NetworkPolicies.
-func TestNetworkFlows(t *testing.T) {
-	stacks, rels := load(t)
-	for _, s := range stacks {
-		all := objectsOf(s, rels[s.Name])
-		services := map[string]Object{}
-		for _, o := range all {
-			if o.Kind() == "Service" {
-				services[o.Namespace()+"/"+o.Name()] = o
-			}
-		}
-		check := func(what string, from, to Endpoint, port int, proto string) {
-			ok, why := s.Allows(from, to, port, proto)
-			assert.True(t, ok, "%s: %s: %s", s.Name, what, why)
-		}
-
-		t.Run(s.Name+"/api-server-to-webhooks", func(t *testing.T) {
-			n := 0
-			for _, o := range all {
-				if o.Kind() != "MutatingWebhookConfiguration" && o.Kind() != "ValidatingWebhookConfiguration" {
-					continue
-				}
-				for _, w := range asSlice(o.Get("webhooks")) {
-					svcRef := asMap(Object(asMap(w)).Get("clientConfig.service"))
-					if svcRef == nil {
-						continue
-					}
-					port := 443
-					if p, ok := svcRef["port"].(float64); ok {
-						port = int(p)
-					}
-					svc, ok := services[fmt.Sprint(svcRef["namespace"])+"/"+fmt.Sprint(svcRef["name"])]
-					require.True(t, ok, "%s: webhook %s calls Service %v, which no release creates", s.Name, o.Name(), svcRef)
-					pods := podsSelectedBy(all, svc)
-					require.NotEmpty(t, pods, "%s: webhook Service %s selects pods", s.Name, svc.Name())
-					for _, p := range pods {
-						tp, ok := targetPort(svc, func(sp map[string]any) bool { return sp["port"] == float64(port) }, p)
-						require.True(t, ok, "%s: Service %s has port %d", s.Name, svc.Name(), port)
-						check(fmt.Sprintf("API server -> webhook %s (%s:%d)", o.Name(), p, tp), apiServer, endpointOf(s, p), tp, "TCP")
-						n++
-					}
-				}
-			}
-			assert.Greater(t, n, 2, "istiod's, cert-manager's and the operator's webhooks")
-		})
-
-		prometheus := Endpoint{Namespace: "monitoring", Labels: map[string]string{"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"}}
-		t.Run(s.Name+"/prometheus-scrapes", func(t *testing.T) {
-			// Pods annotated for the kubernetes-pods job; Istio points meshed
-			// pods' annotations at its merged metrics on 15020.
-			pods, err := Pods(all, "default")
-			require.NoError(t, err)
-			n := 0
-			for _, p := range pods {
-				if p.Meta.Annotations["prometheus.io/scrape"] != "true" {
-					continue
-				}
-				port, err := strconv.Atoi(p.Meta.Annotations["prometheus.io/port"])
-				require.NoError(t, err, "%s: %s has a prometheus.io/port", s.Name, p)
-				if s.Namespaces[p.Namespace]["istio-injection"] == "enabled" && p.Meta.Annotations["sidecar.istio.io/inject"] != "false" {
-					port = 15020
-				}
-				check("Prometheus -> "+p.String(), prometheus, endpointOf(s, p), port, "TCP")
-				n++
-			}
-			// ServiceMonitors: the Services they select, or the cluster's own
-			// endpoints the chart's monitors name.
-			for _, o := range all {
-				if o.Kind() != "ServiceMonitor" {
-					continue
-				}
-				name := o.Name()
-				switch {
-				case strings.HasSuffix(name, "-kubelet"):
-					check("Prometheus -> kubelet (ServiceMonitor "+name+")", prometheus, s.NodeAddr(), 10250, "TCP")
-					n++
-					continue
-				case strings.HasSuffix(name, "-coredns"):
-					check("Prometheus -> CoreDNS", prometheus, Endpoint{Namespace: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}}, 9153, "TCP")
-					continue
-				case strings.HasSuffix(name, "-apiserver"):
-					check("Prometheus -> API server", prometheus, apiServer, 443, "TCP")
-					continue
-				}
-				namespaces := []string{o.Namespace()}
-				if ns := asSlice(o.Get("spec.namespaceSelector.matchNames")); len(ns) > 0 {
-					namespaces = nil
-					for _, v := range ns {
-						namespaces = append(namespaces, fmt.Sprint(v))
-					}
-				}
-				matched := false
-				for _, svc := range services {
-					if !contains(namespaces, svc.Namespace()) || !selects(asMap(o.Get("spec.selector")), labelsOf(svc)) {
-						continue
-					}
-					pods := podsSelectedBy(all, svc)
-					if len(pods) == 0 {
-						// Pods the operator creates (Prometheus, Alertmanager): the
-						// Service's selector stands for their labels.
-						sel := map[string]string{}
-						for k, v := range asMap(svc.Get("spec.selector")) {
-							sel[k] = fmt.Sprint(v)
-						}
-						pods = []Pod{{Namespace: svc.Namespace(), Kind: "Pod", Name: svc.Name()}}
-						pods[0].Meta.Labels = sel
-					}
-					for _, p := range pods {
-						for _, e := range asSlice(o.Get("spec.endpoints")) {
-							ep := asMap(e)
-							tp, ok := 0, false
-							if tpv, isNum := ep["targetPort"].(float64); isNum {
-								tp, ok = int(tpv), true
-							} else {
-								tp, ok = targetPort(svc, func(sp map[string]any) bool { return sp["name"] == ep["port"] }, p)
-							}
-							if !ok && p.Kind == "Pod" {
-								// An operator's pod: its named port is the Service's port.
-								for _, sp := range asSlice(svc.Get("spec.ports")) {
-									if m := asMap(sp); m["name"] == ep["port"] {
-										tp, ok = int(m["port"].(float64)), true
-									}
-								}
-							}
-							require.True(t, ok, "%s: ServiceMonitor %s endpoint %v resolves on Service %s", s.Name, name, ep, svc.Name())
-							check(fmt.Sprintf("Prometheus -> %s (ServiceMonitor %s)", p, name), prometheus, endpointOf(s, p), tp, "TCP")
-							matched, n = true, n+1
-						}
-					}
-				}
-				// istiod's monitor also names the AKS add-on's namespace,
-				// which only one of the two layouts has.
-				assert.True(t, matched || name == "istiod", "%s: ServiceMonitor %s selects no Service of the stack", s.Name, name)
-			}
-			assert.Greater(t, n, 5, "%s: the check saw the scrape targets", s.Name)
-		})
-
-		t.Run(s.Name+"/cert-manager", func(t *testing.T) {
-			var cm *templated
-			for i, r := range rels[s.Name] {
-				if r.rel.Chart == "cert-manager" {
-					cm = &rels[s.Name][i]
-				}
-			}
-			require.NotNil(t, cm)
-			controller := Endpoint{Namespace: cm.rel.Namespace, Labels: map[string]string{"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller", "app.kubernetes.io/instance": cm.rel.Name}}
-			letsEncrypt := Addr("172.65.32.248")
-			check("cert-manager -> ACME (Let's Encrypt)", controller, letsEncrypt, 443, "TCP")
-			check("cert-manager -> Azure DNS API and Entra ID", controller, Addr("40.126.32.134"), 443, "TCP")
-			recursive := false
-			for _, a := range asSlice(cm.rel.Values["extraArgs"]) {
-				recursive = recursive || a == "--dns01-recursive-nameservers-only"
-			}
-			kubeDNS := Endpoint{Namespace: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}}
-			if recursive {
-				check("cert-manager DNS-01 self-check through kube-dns", controller, kubeDNS, 53, "UDP")
-				check("cert-manager DNS-01 self-check through kube-dns (TCP)", controller, kubeDNS, 53, "TCP")
-			} else {
-				check("cert-manager DNS-01 self-check to the zone's nameservers", controller, Addr("150.171.10.1"), 53, "UDP")
-			}
-			// HTTP-01: the self-check fetches the site's public address.
-			check("cert-manager HTTP-01 self-check", controller, Addr("20.31.0.10"), 80, "TCP")
-		})
-
-		t.Run(s.Name+"/sidecars-to-istiod-and-dns", func(t *testing.T) {
-			istiod := Endpoint{Namespace: "istio-system", Labels: map[string]string{"app": "istiod", "istio": "pilot"}}
-			kubeDNS := Endpoint{Namespace: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}}
-			var names []string
-			for ns := range s.Namespaces {
-				names = append(names, ns)
-			}
-			sort.Strings(names)
-			meshed := 0
-			for _, ns := range names {
-				pod := Endpoint{Namespace: ns, Labels: map[string]string{"app": "any"}}
-				if s.Namespaces[ns]["istio-injection"] == "enabled" {
-					check("sidecar in "+ns+" -> istiod (xDS, certificates)", pod, istiod, 15012, "TCP")
-					meshed++
-				}
-				check("pod in "+ns+" -> kube-dns", pod, kubeDNS, 53, "UDP")
-			}
-			gateway := Endpoint{Namespace: "istio-ingress", Labels: map[string]string{"istio": "ingressgateway", "app": "istio-ingressgateway"}}
-			if _, ok := s.Namespaces["istio-ingress"]; ok {
-				check("ingress gateway -> istiod", gateway, istiod, 15012, "TCP")
-			}
-			assert.Greater(t, meshed, 2, "%s: meshed namespaces", s.Name)
-		})
-	}
 }
 
 // defaultAt finds a key's chart default. Istio's cni chart also reads

@@ -91,3 +91,36 @@ func (ev *Evaluator) Check(p Pod, level string) (string, error) {
 	}
 	return r.ForbiddenReason() + ": " + r.ForbiddenDetail(), nil
 }
+
+// EndpointOf is the network identity of a pod template: its namespace,
+// labels and service account, whether it has the node's identity (host
+// network), and whether Istio injects a sidecar into it. Injection follows
+// the istiod chart's webhooks: a namespace labelled istio-injection=enabled
+// (or with an istio.io/rev revision) injects every pod that does not say
+// sidecar.istio.io/inject: "false"; elsewhere only pods labelled
+// sidecar.istio.io/inject: "true" (the gateway's) are injected; host-network
+// pods never are. A pod whose template asks for the gateway injection
+// template is a gateway.
+func (s *Stack) EndpointOf(p Pod) Endpoint {
+	e := Endpoint{
+		Namespace: p.Namespace, Labels: p.Meta.Labels, ServiceAccount: p.Spec.ServiceAccountName,
+		HostNetwork: p.Spec.HostNetwork, Name: p.String(),
+	}
+	if e.ServiceAccount == "" {
+		e.ServiceAccount = "default"
+	}
+	inject := p.Meta.Labels["sidecar.istio.io/inject"]
+	if a, ok := p.Meta.Annotations["sidecar.istio.io/inject"]; ok && inject == "" {
+		inject = a
+	}
+	ns := s.Namespaces[p.Namespace]
+	switch {
+	case p.Spec.HostNetwork || ns["istio-injection"] == "disabled":
+	case ns["istio-injection"] == "enabled" || ns["istio.io/rev"] != "":
+		e.Meshed = inject != "false"
+	default:
+		e.Meshed = p.Meta.Labels["sidecar.istio.io/inject"] == "true"
+	}
+	e.Gateway = e.Meshed && p.Meta.Annotations["inject.istio.io/templates"] == "gateway"
+	return e
+}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -203,6 +205,7 @@ func TestTrafficFlows(t *testing.T) {
 			f.refused("cert-manager -> any other internet host", cm, someHost, 443, "TCP", nil)
 			f.refused("cert-manager webhook -> the internet", f.pod("cert-manager", "Deployment", "cert-manager-webhook"), Named("acme-v02.api.letsencrypt.org", "172.65.32.248"), 443, "TCP", nil)
 
+			f.checkProbes()
 			f.checkMonitoring(s)
 			f.checkWebhooks()
 			f.checkMeshControlPlane()
@@ -438,6 +441,35 @@ func (f *flows) resolveMonitorPort(svc Object, ep map[string]any) (int, Endpoint
 	return port, to, ok
 }
 
+// checkProbes: each pod's kubelet reaches its probes. Istio's injector
+// rewrites a meshed pod's HTTP and TCP probes to the sidecar's 15020
+// (rewriteAppHTTPProbe, on by default), which it does not intercept.
+func (f *flows) checkProbes() {
+	kubelet := Endpoint{Node: true, LocalNode: true, Name: "the pod's kubelet"}
+	pods, _ := Pods(f.all, "default")
+	n := 0
+	for _, p := range pods {
+		e, ok := f.pods[p.Namespace+"/"+p.Kind+"/"+p.Name]
+		if !ok || e.HostNetwork {
+			continue
+		}
+		for _, c := range p.Spec.Containers {
+			for _, pr := range [](*corev1Probe){probeOf(c, c.ReadinessProbe), probeOf(c, c.LivenessProbe), probeOf(c, c.StartupProbe)} {
+				if pr == nil || pr.port == 0 {
+					continue
+				}
+				port := pr.port
+				if e.Meshed {
+					port = 15020
+				}
+				f.allowed(fmt.Sprintf("kubelet -> %s probe of %s", pr.kind, e.Name), kubelet, e, port, "TCP", &Request{Path: pr.path})
+				n++
+			}
+		}
+	}
+	assert.Greater(f.t, n, 5, "%s: probes were checked", f.s.Name)
+}
+
 // checkWebhooks: the API server reaches every admission webhook.
 func (f *flows) checkWebhooks() {
 	t := f.t
@@ -506,4 +538,33 @@ func (f *flows) checkMeshControlPlane() {
 		pod := Endpoint{Namespace: ns, Labels: map[string]string{"app": "any"}, Name: "a pod in " + ns}
 		f.allowed("pod in "+ns+" -> kube-dns", pod, kubeDNS, 53, "UDP", nil)
 	}
+}
+
+// corev1Probe is what a probe needs of the network: its kind, port, path.
+type corev1Probe struct {
+	kind, path string
+	port       int
+}
+
+func probeOf(c corev1.Container, p *corev1.Probe) *corev1Probe {
+	port := func(v intstr.IntOrString) int {
+		if v.Type == intstr.Int {
+			return v.IntValue()
+		}
+		for _, cp := range c.Ports {
+			if cp.Name == v.StrVal {
+				return int(cp.ContainerPort)
+			}
+		}
+		return 0
+	}
+	switch {
+	case p == nil:
+		return nil
+	case p.HTTPGet != nil:
+		return &corev1Probe{kind: "HTTP", path: p.HTTPGet.Path, port: port(p.HTTPGet.Port)}
+	case p.TCPSocket != nil:
+		return &corev1Probe{kind: "TCP", port: port(p.TCPSocket.Port)}
+	}
+	return nil // exec and gRPC probes open no connection from the kubelet here
 }

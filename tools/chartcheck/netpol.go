@@ -34,8 +34,10 @@ type Endpoint struct {
 	// Node is a node's address: the kubelet, a host-network pod, or the
 	// API server reaching the cluster through the nodes ([Cilium]
 	// language.rst: "ingress control-plane traffic is being tunneled
-	// through worker nodes" on AKS).
-	Node bool
+	// through worker nodes" on AKS). LocalNode narrows it to the other
+	// side's own node (the kubelet probing its pods).
+	Node      bool
+	LocalNode bool
 	// APIServer is the AKS API server as a destination (Cilium's
 	// kube-apiserver entity).
 	APIServer bool
@@ -159,6 +161,9 @@ func peersOf(e Endpoint) []Endpoint {
 	local, remote := e, e
 	local.Name, remote.Name = e.String()+" (its own node: host)", e.String()+" (another node: remote-node)"
 	local.Labels, remote.Labels = map[string]string{"reserved:host": ""}, map[string]string{"reserved:remote-node": ""}
+	if e.LocalNode {
+		return []Endpoint{local}
+	}
 	return []Endpoint{local, remote}
 }
 
@@ -202,6 +207,13 @@ func (s *Stack) sideOne(subject, peer Endpoint, dir string, port int, proto stri
 				return false, fmt.Sprintf("%s %s denies %s %s %s on %d/%s", c.o.Kind(), policyName(c.o), subject, map[string]string{"Ingress": "from", "Egress": "to"}[dir], peer, port, proto)
 			}
 		}
+	}
+	if _, local := peer.Labels["reserved:host"]; local && dir == "Ingress" {
+		// [Cilium] language.rst: "Kubernetes will automatically allow all
+		// communication from the local host of all local endpoints" (the
+		// kubelet's probes), unless the agent runs with
+		// --allow-localhost=policy, which AKS does not set.
+		return true, ""
 	}
 	isSelected := false
 	// Kubernetes NetworkPolicies of the subject's namespace.

@@ -111,6 +111,17 @@ spec:
 	assert.Contains(t, why, "its own node: host")
 }
 
+func TestCiliumTheLocalHostReachesItsPods(t *testing.T) {
+	s := tiny(t, false, nil, denyAllA)
+	kubelet := Endpoint{Node: true, LocalNode: true, Name: "the pod's kubelet"}
+	ok, _ := s.Allows(kubelet, podA, 8080, "TCP")
+	assert.True(t, ok, "the local host (the kubelet's probes) is always allowed in ([Cilium] language.rst)")
+	ok, _ = s.Allows(node, podA, 8080, "TCP")
+	assert.False(t, ok, "another node is not")
+	ok, _ = s.Allows(podA, kubelet, 10250, "TCP")
+	assert.False(t, ok, "and the allowance is for the way in only")
+}
+
 func TestCiliumDefaultDenyIsPerDirection(t *testing.T) {
 	s := tiny(t, false, nil, `
 apiVersion: networking.k8s.io/v1

@@ -447,3 +447,19 @@ spec:
 	ok, _ = s.MeshAllows(prometheus, Endpoint{Namespace: "monitoring", Labels: map[string]string{"app": "grafana"}}, Request{Port: 3000})
 	assert.True(t, ok, "a workload without a sidecar has no mesh policy")
 }
+
+func TestIstioIPBlocks(t *testing.T) {
+	s := tiny(t, false, []string{"a"}, gwSite, `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: office, namespace: istio-ingress}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules: [{from: [{source: {ipBlocks: ["198.51.100.0/24"], notIpBlocks: ["198.51.100.66"]}}]}]`)
+	ok, _ := s.MeshAllows(outside, gw, site)
+	assert.True(t, ok, "a source address inside ipBlocks ([AuthZ] Source)")
+	ok, _ = s.MeshAllows(Addr("198.51.100.66"), gw, site)
+	assert.False(t, ok, "notIpBlocks carves an address out")
+	ok, _ = s.MeshAllows(Addr("203.0.113.9"), gw, site)
+	assert.False(t, ok, "an address outside the block")
+}

@@ -56,6 +56,27 @@ const (
 	daemonSetMemMiB    = 1024
 )
 
+// Requests of the data tier's other containers: mysqld_exporter beside
+// each member, each HAProxy pod, each operator (components/mysql and
+// components/redis set these).
+const (
+	mysqlExporterCPUMillis = 20
+	mysqlExporterMemMiB    = 64
+	HAProxyCPUMillis       = 250
+	HAProxyMemMiB          = 256
+	OperatorCPUMillis      = 100
+	OperatorMemMiB         = 256
+)
+
+// RedisSessionFollowers is the sessions cluster's followers: one per leader
+// once there are three leaders, none for a single leader (dev).
+func (c *Config) RedisSessionFollowers() int {
+	if c.RedisSessionShards >= 3 {
+		return c.RedisSessionShards
+	}
+	return 0
+}
+
 // podFits checks that one pod, with its sidecar and exporter, fits a single
 // node of its pool: the autoscaler adds nodes, never bigger ones, so a pod
 // larger than one node stays Pending for ever.
@@ -67,7 +88,7 @@ func (v *validator) podFits(key, what string, cpuMillis, memMiB int, pool string
 	nodeCPU := vcpu*1000*allocatableCPUPct/100 - daemonSetCPUMillis
 	nodeMem := mem*allocatableMemPct/100 - daemonSetMemMiB
 	if cpuMillis > nodeCPU || memMiB > nodeMem {
-		v.fail(key, "%s needs %dm CPU and %d MiB with its sidecar and exporter, more than one %s node of the %s pool can give (%dm, %d MiB after AKS's reservations and the DaemonSets): it would stay Pending; lower %s or use a larger %s.vmSize",
+		v.fail(key, "%s needs %dm CPU and %d MiB with its sidecar containers, more than one %s node of the %s pool can give (%dm, %d MiB after AKS's reservations and the DaemonSets): it would stay Pending; lower %s or use a larger %s.vmSize",
 			what, cpuMillis, memMiB, vmSize, pool, nodeCPU, nodeMem, key, pool+"Pool")
 	}
 }
@@ -81,16 +102,20 @@ func (v *validator) capacity(c *Config) {
 		return
 	}
 	// Each pod on one node of the user pool (sidecar, exporter included).
+	// The data tier is outside the mesh: no sidecar on its pods.
 	side := func(n int) int { return n + sidecarCPUMillis }
-	v.podFits("mysqlMemoryMiB", "the MySQL pod", side(c.MysqlCPUMillis+20), c.MysqlMemoryMiB+32+sidecarMemMiB, "user", c.UserPool.VMSize)
-	v.podFits("redisMemoryMiB", "a Redis pod", side(100+10), c.RedisMemoryMiB+32+sidecarMemMiB, "user", c.UserPool.VMSize)
+	v.podFits("mysqlMemoryMiB", "a MySQL member pod", c.MysqlCPUMillis+mysqlExporterCPUMillis, c.MysqlMemoryMiB+mysqlExporterMemMiB, "user", c.UserPool.VMSize)
+	v.podFits("redisMemoryMiB", "a Redis pod", 100+10, c.RedisMemoryMiB+32, "user", c.UserPool.VMSize)
 	v.podFits("webMemoryMiB", "a Moodle web pod", side(c.WebCPUMillis+10), c.WebMemoryMiB+32+sidecarMemMiB, "user", c.UserPool.VMSize)
 
 	nodes := c.UserPool.MaxCount
 	haveCPU := nodes * vcpu * 1000 * allocatableCPUPct / 100
 	haveMem := nodes * mem * allocatableMemPct / 100
-	data := c.MysqlCPUMillis + 2*100 + 3*sidecarCPUMillis
-	dataMem := c.MysqlMemoryMiB + 2*c.RedisMemoryMiB + 3*sidecarMemMiB
+	// Every member with its exporter and one HAProxy pod per member; each
+	// Redis pod of the sessions cluster and the cache; the two operators.
+	redisPods := c.RedisSessionShards + c.RedisSessionFollowers() + 1
+	data := c.MysqlMembers*(c.MysqlCPUMillis+mysqlExporterCPUMillis+HAProxyCPUMillis) + redisPods*110 + 2*OperatorCPUMillis
+	dataMem := c.MysqlMembers*(c.MysqlMemoryMiB+mysqlExporterMemMiB+HAProxyMemMiB) + redisPods*(c.RedisMemoryMiB+32) + 2*OperatorMemMiB
 	needCPU := c.WebMaxReplicas*(c.WebCPUMillis+sidecarCPUMillis) + data + platformCPUMillis
 	needMem := c.WebMaxReplicas*(c.WebMemoryMiB+sidecarMemMiB) + dataMem + platformMemMiB
 	if needCPU > haveCPU || needMem > haveMem {

@@ -70,9 +70,47 @@ var Namespaces = []string{
 	NamespaceMoodle, NamespaceData, NamespaceIntegrations, NamespaceMonitoring,
 }
 
-// MeshNamespaces are the namespaces whose pods get Istio sidecars: Moodle,
-// its data stores, the integrations and monitoring.
-var MeshNamespaces = []string{NamespaceMoodle, NamespaceData, NamespaceIntegrations, NamespaceMonitoring}
+// MeshNamespaces are the namespaces labelled for Istio sidecars: Moodle,
+// the integrations and monitoring (whose pods opt out one by one).
+//
+// The data namespace is outside the mesh: its operators' protocols go
+// around Services (group replication on 33061 and the Redis cluster bus
+// from pod to pod, HAProxy's checks of each member, clients redirected to a
+// Redis node's own address), which Istio's STRICT mutual TLS and
+// REGISTRY_ONLY egress would each need declared in a Service the operators
+// do not create, and a failover would wait for the sidecars to learn a new
+// pod address. Its traffic is TLS from the stores themselves (the data
+// tier CA) and allowed by network policy only.
+var MeshNamespaces = []string{NamespaceMoodle, NamespaceIntegrations, NamespaceMonitoring}
+
+// Ports of the replicated data tier (components/mysql, components/redis).
+const (
+	// MySQLReadPort is the proxy's port to the secondaries.
+	MySQLReadPort = 3307
+	// MySQLXPort, MySQLGroupPort and MySQLAdminPort are the members' X
+	// protocol, group replication and admin ports; MySQLSidecarPort the
+	// backup sidecar's (Percona operator v1.1.0, pkg/mysql/mysql.go).
+	MySQLXPort       = 33060
+	MySQLGroupPort   = 33061
+	MySQLAdminPort   = 33062
+	MySQLSidecarPort = 6450
+	// HAProxyMetricsPort serves HAProxy's Prometheus endpoint.
+	HAProxyMetricsPort = 8404
+	// RedisBusPort is the Redis Cluster bus (RedisPort + 10000).
+	RedisBusPort = 16379
+)
+
+// DataPeerPorts are what the data tier's pods open to each other: clients
+// and the proxy to the members, group replication, the operators' admin
+// connections, the Redis Cluster's nodes.
+var DataPeerPorts = []int{MySQLPort, MySQLReadPort, MySQLXPort, MySQLGroupPort, MySQLAdminPort, MySQLSidecarPort, RedisPort, RedisBusPort}
+
+// DataClientPorts are what Moodle opens to the data tier: the proxy's write
+// and read ports, Redis (each cluster node, and the cache).
+var DataClientPorts = []int{MySQLPort, MySQLReadPort, RedisPort}
+
+// DataMetricsPorts are the data tier's exporters Prometheus scrapes.
+var DataMetricsPorts = []int{MySQLExporterPort, HAProxyMetricsPort, RedisExporterPort}
 
 // Principal returns the SPIFFE-style principal Istio authorization
 // policies use for a service account.

@@ -106,6 +106,8 @@ type Config struct {
 	MysqlDiskGiB            int
 	MysqlCPUMillis          int
 	MysqlMemoryMiB          int
+	MysqlMembers            int
+	RedisSessionShards      int
 	RedisMemoryMiB          int
 	RedisSessionPersistence string
 	BackupSchedule          string
@@ -148,7 +150,9 @@ type Config struct {
 	// from; the kubelet gets AcrPull on it.
 	ContainerRegistryID string
 	MysqlImage          string
+	MysqlProxyImage     string
 	RedisImage          string
+	RedisClusterImage   string
 
 	AlertEmails     []string
 	AlertWebhookURL string
@@ -160,6 +164,7 @@ type Config struct {
 	PolicyEnforcement map[string]string
 
 	Migration           Migration
+	DatabaseMove        DatabaseMove
 	MigrationDBPassword string
 	LoadTest            LoadTest
 	K6Image             string
@@ -255,6 +260,7 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
 	r.object("policyEnforcement", &c.PolicyEnforcement)
 	r.object("migration", &c.Migration)
+	r.object("databaseMove", &c.DatabaseMove)
 	r.object("loadTest", &c.LoadTest)
 	if r.str("migrationDbPassword", &c.MigrationDBPassword) && c.MigrationDBPassword != "" && !src.IsSecret("migrationDbPassword") {
 		r.fail("migrationDbPassword", "is set in plain text; set it with `pulumi config set --secret migrationDbPassword ...`")
@@ -278,6 +284,8 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.int("mysqlCpuMillis", &c.MysqlCPUMillis)
 	r.int("mysqlMemoryMiB", &c.MysqlMemoryMiB)
 	r.int("redisMemoryMiB", &c.RedisMemoryMiB)
+	r.int("mysqlMembers", &c.MysqlMembers)
+	r.int("redisSessionShards", &c.RedisSessionShards)
 	r.int("backupRetentionDays", &c.BackupRetentionDays)
 	var dp string
 	if r.str("dataProtection", &dp) {
@@ -376,6 +384,7 @@ func (c *Config) applyDefaults() {
 		c.WebCPUMillis, c.WebMemoryMiB = 1000, 2048
 		c.PrometheusRetentionDays, c.PrometheusStorageGiB = 30, 200
 		c.RedisSessionPersistence = "aof"
+		c.MysqlMembers, c.RedisSessionShards = 3, 3
 		c.BackupReplication = "LRS"
 		if reg.Zones {
 			c.BackupReplication = "ZRS"
@@ -391,6 +400,7 @@ func (c *Config) applyDefaults() {
 		c.WebCPUMillis, c.WebMemoryMiB = 500, 1024
 		c.PrometheusRetentionDays, c.PrometheusStorageGiB = 7, 20
 		c.RedisSessionPersistence = "off"
+		c.MysqlMembers, c.RedisSessionShards = 1, 1
 		c.BackupReplication = "LRS"
 		c.DataProtection = Retain
 	}
@@ -404,6 +414,7 @@ func (c *Config) stringFields() map[string]*string {
 		"backupReplication": &c.BackupReplication, "vnetCidr": &c.VnetCIDR, "nodeSubnetCidr": &c.NodeSubnetCIDR,
 		"endpointSubnetCidr": &c.EndpointSubnetCIDR, "podCidr": &c.PodCIDR, "serviceCidr": &c.ServiceCIDR,
 		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "containerRegistryId": &c.ContainerRegistryID, "mysqlImage": &c.MysqlImage,
+		"mysqlProxyImage": &c.MysqlProxyImage, "redisClusterImage": &c.RedisClusterImage,
 		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix, "upgradeChannel": &c.UpgradeChannel,
 		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
 		"istioVersion": &c.IstioVersion, "istioMode": &c.IstioMode, "istioAddonRevision": &c.IstioAddonRevision, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,

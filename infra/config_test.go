@@ -91,11 +91,11 @@ func TestLoadSentinelsMeanEnvironmentDefault(t *testing.T) {
 func TestLoadOverridesObjectFieldByField(t *testing.T) {
 	v := valid("prod")
 	v["userPool"] = `{"maxCount": 50}`
-	v["zones"] = "1,2"
+	v["zones"] = "1,3,2"
 	c, err := load(t, v)
 	require.NoError(t, err)
 	assert.Equal(t, NodePool{VMSize: "Standard_D8s_v5", MinCount: 3, MaxCount: 50}, c.UserPool)
-	assert.Equal(t, []string{"1", "2"}, c.Zones)
+	assert.Equal(t, []string{"1", "3", "2"}, c.Zones)
 }
 
 func TestLoadRejectsBadValues(t *testing.T) {
@@ -198,7 +198,14 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"image from another registry", "dev", map[string]string{"containerRegistryId": registryID, "integrations": `{"hr": {"kind": "job", "image": "crother.azurecr.io/hr:1.0", "schedule": "0 * * * *"}}`}, "integrations.hr.image", "the cluster pulls only from crfieldcert.azurecr.io"},
 		{"registry id", "dev", map[string]string{"containerRegistryId": "crfieldcert"}, "containerRegistryId", "not a container registry's ARM ID"},
 		// Standard_D8s_v5: 8 vCPU, 32 GiB; 75% allocatable less the DaemonSets.
-		{"mysql pod larger than a node", "prod", map[string]string{"userPool": `{"vmSize": "Standard_D8s_v5", "minCount": 3, "maxCount": 40}`, "mysqlMemoryMiB": "65536"}, "mysqlMemoryMiB", "the MySQL pod needs 2120m CPU and 65696 MiB with its sidecar and exporter, more than one Standard_D8s_v5 node of the user pool can give (6700m, 23552 MiB"},
+		{"mysql pod larger than a node", "prod", map[string]string{"userPool": `{"vmSize": "Standard_D8s_v5", "minCount": 3, "maxCount": 40}`, "mysqlMemoryMiB": "65536"}, "mysqlMemoryMiB", "a MySQL member pod needs 2020m CPU and 65600 MiB with its sidecar containers, more than one Standard_D8s_v5 node of the user pool can give (6700m, 23552 MiB"},
+		// The replicated data tier (issue: no single point of failure in prod).
+		{"one member in prod", "prod", map[string]string{"mysqlMembers": "1"}, "mysqlMembers", "1 is a single point of failure: prod needs at least 3 members"},
+		{"even group", "dev", map[string]string{"mysqlMembers": "4"}, "mysqlMembers", "4 is not 1 or an odd number from 3 to 9"},
+		{"two leaders", "dev", map[string]string{"redisSessionShards": "2"}, "redisSessionShards", "2 is not 1 or 3 to 9"},
+		{"one leader in prod", "prod", map[string]string{"redisSessionShards": "1"}, "redisSessionShards", "1 is a single point of failure: prod needs at least 3 leaders"},
+		{"two zones in prod", "prod", map[string]string{"zones": "1,2"}, "zones", "two zones cannot hold a majority"},
+		{"negative import run", "prod", map[string]string{"databaseMove": `{"keepSingleInstance": true, "importRun": -1}`}, "databaseMove.importRun", "must be 0"},
 		{"web pod larger than a node", "dev", map[string]string{"userPool": `{"vmSize": "Standard_D2s_v5", "minCount": 1, "maxCount": 10}`, "webMemoryMiB": "8192"}, "webMemoryMiB", "a Moodle web pod needs"},
 		{"language pack not in the image", "dev", map[string]string{"languagePacks": `["de", "it"]`}, "languagePacks[1]", `"it" is not in the Moodle image (images/moodle/language-packs.txt`},
 		{"default language not packed", "dev", map[string]string{"defaultLanguage": "fr"}, "defaultLanguage", "not in languagePacks"},

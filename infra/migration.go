@@ -29,6 +29,29 @@ type Migration struct {
 // Enabled reports whether migration Jobs are wanted.
 func (m Migration) Enabled() bool { return m.Run > 0 }
 
+// DatabaseMove moves a stack that runs the single-instance MySQL of the
+// versions before the replicated cluster (StatefulSet data/mysql, claim
+// data-mysql-0) into the cluster, in three steps (docs/database-move.md):
+// keep the single instance beside the new, empty cluster; import its
+// database in a maintenance window; retire it (its disk stays).
+type DatabaseMove struct {
+	// KeepSingleInstance keeps the single instance running (with the same
+	// resource names, so Pulumi neither replaces nor deletes it). Moodle
+	// stays on it until ImportRun is set.
+	KeepSingleInstance bool `json:"keepSingleInstance"`
+	// ImportRun > 0 dumps the single instance into the cluster's primary
+	// (again for each higher number), then runs Moodle's upgrade; Moodle
+	// uses the cluster from then on. Set while the site is in maintenance.
+	ImportRun int `json:"importRun"`
+}
+
+// Legacy reports whether the stack still runs the single instance.
+func (d DatabaseMove) Legacy() bool { return d.KeepSingleInstance }
+
+// Imported reports whether the single instance's data was imported (the
+// single instance may then be retired).
+func (d DatabaseMove) Imported() bool { return d.ImportRun > 0 }
+
 // LoadTest configures the pre-cut-over load test.
 type LoadTest struct {
 	Run             int      `json:"run"`
@@ -72,6 +95,12 @@ func (v *validator) migration(c *Config) {
 				v.fail("migrationDbPassword", "is required to import the database; set it with --secret")
 			}
 		}
+	}
+	if c.DatabaseMove.ImportRun < 0 {
+		v.fail("databaseMove.importRun", "%d must be 0 (not imported yet) or a run number", c.DatabaseMove.ImportRun)
+	}
+	if c.DatabaseMove.ImportRun > 0 && c.Migration.ImportDatabase && c.Migration.Enabled() {
+		v.fail("databaseMove.importRun", "and migration.importDatabase both import into the cluster: run one, then the other")
 	}
 	l := c.LoadTest
 	if l.Run < 0 {

@@ -59,6 +59,7 @@ func (v *validator) sizing(c *Config) {
 				c.MysqlMemoryMiB, conns, c.WebMaxReplicas, PHPWorkersPerWebPod, pool, need)
 		}
 	}
+	v.dataTier(c)
 	v.between("redisMemoryMiB", c.RedisMemoryMiB, 128, 65536)
 	v.oneOf("redisSessionPersistence", c.RedisSessionPersistence, []string{"aof", "off"})
 	for key, sched := range map[string]string{"backupSchedule": c.BackupSchedule, "filesSnapshotSchedule": c.FilesSnapshotSchedule} {
@@ -69,7 +70,8 @@ func (v *validator) sizing(c *Config) {
 	if c.RestoreBackup != "" && !restoreNameRE.MatchString(c.RestoreBackup) {
 		v.fail("restoreBackup", "%q is not a dump name such as mysql/20261125T023000Z.sql.gz", c.RestoreBackup)
 	}
-	for key, img := range map[string]string{"azureCliImage": c.AzureCLIImage, "mysqlExporterImage": c.MysqlExporterImage, "redisExporterImage": c.RedisExporterImage} {
+	for key, img := range map[string]string{"azureCliImage": c.AzureCLIImage, "mysqlExporterImage": c.MysqlExporterImage, "redisExporterImage": c.RedisExporterImage,
+		"mysqlProxyImage": c.MysqlProxyImage, "redisClusterImage": c.RedisClusterImage} {
 		v.image(key, img)
 	}
 }
@@ -77,4 +79,48 @@ func (v *validator) sizing(c *Config) {
 // Describe returns the sizing as a reviewer reads it.
 func (c *Config) DescribeSizing() string {
 	return fmt.Sprintf("mysql: %d MiB memory, %d MiB buffer pool, %d max_connections", c.MysqlMemoryMiB, BufferPoolMiB(c.MysqlMemoryMiB), c.MaxConnections())
+}
+
+// HAProxyMaxConn is the connection limit of each of Percona's HAProxy pods
+// (maxconn 2048 in the operator's build/haproxy-global.cfg, v1.1.0);
+// components/mysql raises it where ProxyConnections needs more.
+const HAProxyMaxConn = 2048
+
+// ProxyConnections is what one HAProxy pod must accept when every client
+// goes through it (a zone lost, or the Service's balancing uneven): each
+// Moodle request holds a connection to the primary (3306) and, for its
+// reads, one to a secondary (3307).
+func (c *Config) ProxyConnections() int { return 2 * c.MaxConnections() }
+
+// DataSpreadKey is the topology the data tier's members are kept apart on:
+// zones when the stack has at least three (one member per zone), the node
+// otherwise (a region without zones, or dev).
+func (c *Config) DataSpreadKey() string {
+	if len(c.Zones) >= 3 {
+		return "topology.kubernetes.io/zone"
+	}
+	return "kubernetes.io/hostname"
+}
+
+// dataTier checks the replicated data tier: sizes a group and a cluster
+// can run with, no single point of failure in prod, connections the proxy
+// can carry.
+func (v *validator) dataTier(c *Config) {
+	if c.MysqlMembers != 1 && (c.MysqlMembers < 3 || c.MysqlMembers > 9 || c.MysqlMembers%2 == 0) {
+		v.fail("mysqlMembers", "%d is not 1 or an odd number from 3 to 9: group replication needs a majority of the members to commit, so an even group tolerates no more failures than one member fewer", c.MysqlMembers)
+	}
+	if c.RedisSessionShards != 1 && (c.RedisSessionShards < 3 || c.RedisSessionShards > 9) {
+		v.fail("redisSessionShards", "%d is not 1 or 3 to 9: a Redis Cluster fails a leader over only while a majority of the leaders is reachable, which two leaders never keep", c.RedisSessionShards)
+	}
+	if c.Environment == Prod {
+		if c.MysqlMembers < 3 {
+			v.fail("mysqlMembers", "%d is a single point of failure: prod needs at least 3 members so the database survives the loss of a pod, a node or a zone", c.MysqlMembers)
+		}
+		if c.RedisSessionShards < 3 {
+			v.fail("redisSessionShards", "%d is a single point of failure: prod needs at least 3 leaders, each with a follower in another zone, so sessions survive the loss of a pod, a node or a zone", c.RedisSessionShards)
+		}
+		if n := len(c.Zones); n == 2 {
+			v.fail("zones", "two zones cannot hold a majority of the database and sessions when one is lost: use three zones (or none in a region without zones)")
+		}
+	}
 }

@@ -18,18 +18,9 @@ import (
 // flows one layer down.
 func access(cfg *infra.Config) []mesh.Access {
 	p := infra.Principal
-	moodle := []string{
-		p(infra.NamespaceMoodle, infra.MoodleWebServiceAccount),
-		p(infra.NamespaceMoodle, infra.MoodleCronServiceAccount),
-		p(infra.NamespaceMoodle, infra.MoodleAdminServiceAccount),
-	}
-	dumpers := []string{
-		p(infra.BackupWorkload.Namespace, infra.BackupWorkload.ServiceAccount),
-		p(infra.MigrationWorkload.Namespace, infra.MigrationWorkload.ServiceAccount),
-	}
 	out := []mesh.Access{
-		{Name: "mysql", Namespace: infra.NamespaceData, App: infra.MySQLApp, Principals: append(slices.Clone(moodle), dumpers...), Ports: []int{infra.MySQLPort}},
-		{Name: "redis", Namespace: infra.NamespaceData, App: infra.RedisApp, Principals: moodle, Ports: []int{infra.RedisPort}},
+		// No policy for the data stores: the data namespace is outside the
+		// mesh (infra.MeshNamespaces), its flows allowed by network policy.
 		// No policy for Prometheus: it has no sidecar (no mesh identity) and
 		// scrapes the exporters through Istio's merged metrics on 15020,
 		// which the sidecar serves outside the inbound listener that
@@ -72,7 +63,9 @@ func egress(cfg *infra.Config, backupHost string) ([]mesh.Egress, []int, []int) 
 			integrationPorts = append(integrationPorts, e.Port)
 		}
 	}
-	for _, w := range []infra.Workload{infra.BackupWorkload, infra.MigrationWorkload} {
+	// The backup Jobs are in the data namespace, outside the mesh: their
+	// egress is the namespace's network policy.
+	for _, w := range []infra.Workload{infra.MigrationWorkload} {
 		for _, h := range []string{backupHost, "login.microsoftonline.com"} {
 			out = append(out, mesh.Egress{Namespace: w.Namespace, Endpoint: infra.Endpoint{Host: h, Port: 443}})
 		}

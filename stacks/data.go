@@ -12,6 +12,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// LegacyMySQLImage is the image of the single-instance MySQL that the
+// versions before the cluster deployed (kept only while a stack moves).
+const LegacyMySQLImage = "mysql:8.4.7"
+
 // dataTier deploys MySQL, Redis and the backups into the data namespace.
 func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
 	names, subscription := r.names, r.subscription
@@ -19,31 +23,57 @@ func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
 	// The namespaces and the retaining storage classes come first.
 	deps := append(append([]pulumi.Resource{}, r.Namespaces.Ready...), r.Volumes.Classes...)
 
+	deps = append(deps, r.Certificates.DataIssuerReady)
+	var legacy *mysql.LegacyArgs
+	if cfg.DatabaseMove.Legacy() {
+		// The single instance as the versions before the cluster deployed it.
+		legacy = &mysql.LegacyArgs{
+			Image: LegacyMySQLImage, CPUMillis: cfg.MysqlCPUMillis, MemoryMiB: cfg.MysqlMemoryMiB,
+			DiskGiB: cfg.MysqlDiskGiB, StorageClass: volumes.DiskClass, Imported: cfg.DatabaseMove.Imported(),
+		}
+	}
 	db, err := mysql.New(ctx, "mysql", &mysql.Args{
-		Image:          cfg.MysqlImage,
-		ExporterImage:  cfg.MysqlExporterImage,
-		CPUMillis:      cfg.MysqlCPUMillis,
-		MemoryMiB:      cfg.MysqlMemoryMiB,
-		DiskGiB:        cfg.MysqlDiskGiB,
-		MaxConnections: cfg.MaxConnections(),
-		StorageClass:   volumes.DiskClass,
-		Protection:     cfg.DataProtection,
-		DependsOn:      deps,
+		Image:            cfg.MysqlImage,
+		ProxyImage:       cfg.MysqlProxyImage,
+		ExporterImage:    cfg.MysqlExporterImage,
+		Members:          cfg.MysqlMembers,
+		SpreadKey:        cfg.DataSpreadKey(),
+		CPUMillis:        cfg.MysqlCPUMillis,
+		MemoryMiB:        cfg.MysqlMemoryMiB,
+		DiskGiB:          cfg.MysqlDiskGiB,
+		MaxConnections:   cfg.MaxConnections(),
+		ProxyConnections: cfg.ProxyConnections(),
+		StorageClass:     volumes.ZonalDiskClass,
+		Protection:       cfg.DataProtection,
+		Issuer:           r.Certificates.DataIssuer,
+		Legacy:           legacy,
+		DependsOn:        deps,
 	}, k8s)
 	if err != nil {
 		return fmt.Errorf("deploying MySQL: %w", err)
 	}
 	cache, err := redis.New(ctx, "redis", &redis.Args{
 		Image:           cfg.RedisImage,
+		ClusterImage:    cfg.RedisClusterImage,
 		ExporterImage:   cfg.RedisExporterImage,
 		MemoryMiB:       cfg.RedisMemoryMiB,
+		Shards:          cfg.RedisSessionShards,
+		Followers:       cfg.RedisSessionFollowers(),
+		SpreadKey:       cfg.DataSpreadKey(),
 		PersistSessions: cfg.RedisSessionPersistence == "aof",
-		StorageClass:    volumes.DiskClass,
+		StorageClass:    volumes.ZonalDiskClass,
 		Protection:      cfg.DataProtection,
+		Issuer:          r.Certificates.DataIssuer,
 		DependsOn:       deps,
 	}, k8s)
 	if err != nil {
 		return fmt.Errorf("deploying Redis: %w", err)
+	}
+	// The nightly dump reads where the site's data is: the single instance
+	// until a moving stack has imported it, then the cluster.
+	backupHost, backupReadPorts := db.Host, backupPorts(cfg.MysqlMembers)
+	if db.LegacyHost != "" && !cfg.DatabaseMove.Imported() {
+		backupHost, backupReadPorts = db.LegacyHost, []int{infra.MySQLPort}
 	}
 	bk, err := backup.New(ctx, "backups", &backup.Args{
 		MySQLImage:         cfg.MysqlImage,
@@ -55,7 +85,9 @@ func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
 		FilesResourceGroup: names.ResourceGroup(),
 		FilesAccount:       names.StorageAccount("files"),
 		Share:              MoodledataShare,
-		MySQLHost:          db.Host,
+		MySQLHost:          backupHost,
+		MySQLReadPorts:     backupReadPorts,
+		MySQLWritePort:     mysql.WritePort,
 		BackupPassword:     db.BackupPassword,
 		RootPassword:       db.RootPassword,
 		Schedule:           cfg.BackupSchedule,
@@ -70,4 +102,13 @@ func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
 	}
 	r.MySQL, r.Redis, r.Backups = db, cache, bk
 	return nil
+}
+
+// backupPorts are the ports the nightly dump tries: a secondary through the
+// proxy's read port where the group has secondaries, then the primary.
+func backupPorts(members int) []int {
+	if members == 1 {
+		return []int{mysql.WritePort}
+	}
+	return []int{mysql.ReadPort, mysql.WritePort}
 }

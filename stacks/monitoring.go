@@ -21,6 +21,7 @@ func (r *Region) monitoring(ctx *pulumi.Context, cfg *infra.Config) error {
 		StorageGiB:    cfg.PrometheusStorageGiB,
 		StorageClass:  volumes.DiskClass,
 		UserPoolMax:   cfg.UserPool.MaxCount,
+		Data:          monitoring.DataTopology{MySQLMembers: cfg.MysqlMembers, RedisShards: cfg.RedisSessionShards, RedisFollowers: cfg.RedisSessionFollowers()},
 		Replicas:      replicas,
 		Routing:       routing(cfg),
 		// And istiod: its injection webhook (failurePolicy Fail) must answer

@@ -55,6 +55,7 @@ func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 		Maintenance:     cfg.MaintenanceMode,
 		OnJobsPool:      cfg.JobsPool.Enabled,
 		ExporterImage:   cfg.ApacheExporterImage,
+		DataIssuer:      r.Certificates.DataIssuer,
 		SMTPHost:        cfg.SMTPHost,
 		SMTPFrom:        cfg.SMTPFrom,
 		SMTPUsername:    cfg.SMTPUsername,

@@ -99,7 +99,7 @@ func TestRenderedManifestsOfTheInClusterPlatform(t *testing.T) {
 			"istio-system/peerauthentication-default.yaml", "istio-ingress/gateway-moodle.yaml",
 			"istio-ingress/certificate-site.yaml", "moodle/virtualservice-moodle.yaml",
 			"moodle/persistentvolumeclaim-moodledata.yaml", "data/networkpolicy-default-deny.yaml",
-			"data/authorizationpolicy-allow-mysql.yaml",
+			"data/perconaservermysql-mysql.yaml", "data/rediscluster-redis-sessions.yaml", "_cluster/clusterissuer-data-tier-ca.yaml",
 		} {
 			b, err := os.ReadFile(filepath.Join(r.out, "kubernetes", f))
 			require.NoError(t, err, "%s: %s", stack, f)

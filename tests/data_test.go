@@ -19,28 +19,29 @@ func TestDataTier(t *testing.T) {
 	cases := []struct {
 		stack, bufferPool, maxConns string
 		persist                     bool
+		members                     float64
 	}{
-		// dev: 2 GiB -> 1152M pool; 3 web pods x 16 + 30.
-		{"dev", "innodb_buffer_pool_size = 1152M", "max_connections = 78", false},
+		// dev: 2 GiB -> 1152M pool; 3 web pods x 16 + 30; one member.
+		{"dev", "innodb_buffer_pool_size = 1152M", "max_connections = 78", false, 1},
 		// prod: 16 GiB -> 9728M; 80 web pods x 16 + 30 + 4 for hr-sync.
-		{"prod", "innodb_buffer_pool_size = 9728M", "max_connections = 1314", true},
+		{"prod", "innodb_buffer_pool_size = 9728M", "max_connections = 1314", true, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stack, func(t *testing.T) {
 			rec := runStack(t, tc.stack, "")
-			cm, ok := rec.Named("kubernetes:core/v1:ConfigMap", "mysql-config")
-			require.True(t, ok)
-			cnf := cm.Input("data").(map[string]any)["moodle.cnf"].(string)
+			cr, ok := rec.Named("kubernetes:ps.percona.com/v1:PerconaServerMySQL", "mysql-cluster")
+			require.True(t, ok, "dev and prod run the same cluster resource")
+			cnf := cr.Input("spec.mysql").(map[string]any)["configuration"].(string)
 			assert.Contains(t, cnf, tc.bufferPool)
 			assert.Contains(t, cnf, tc.maxConns)
+			claim := cr.Input("spec.mysql").(map[string]any)["volumeSpec"].(map[string]any)["persistentVolumeClaim"].(map[string]any)
+			assert.Equal(t, "premium-disk-zonal-retain", claim["storageClassName"], "each member on its own zonal disk")
+			assert.Equal(t, tc.members, cr.Input("spec.mysql").(map[string]any)["size"])
 
-			sts, _ := rec.Named("kubernetes:apps/v1:StatefulSet", "mysql-statefulset")
-			claim := sts.Input("spec.volumeClaimTemplates").([]any)[0].(map[string]any)["spec"].(map[string]any)
-			assert.Equal(t, "premium-disk-retain", claim["storageClassName"])
-
-			sessions, _ := rec.Named("kubernetes:apps/v1:StatefulSet", "redis-sessions")
-			claims, _ := sessions.Input("spec.volumeClaimTemplates").([]any)
-			assert.Equal(t, tc.persist, len(claims) == 1, "sessions persist in prod only")
+			rc, ok := rec.Named("kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisCluster", "redis-sessions-cluster")
+			require.True(t, ok)
+			assert.Equal(t, tc.persist, rc.Input("spec.persistenceEnabled"), "sessions persist in prod only")
+			assert.Equal(t, tc.members, rc.Input("spec.redisLeader").(map[string]any)["replicas"])
 
 			for _, s := range rec.OfType("kubernetes:core/v1:Secret") {
 				data, ok := s.Input("stringData").(map[string]any)
@@ -65,14 +66,14 @@ func TestDataTier(t *testing.T) {
 				}
 			}
 			assert.ElementsMatch(t, []string{"backup-identity-backups-role", "backup-identity-files-role"}, scopes)
-			assert.Empty(t, dataJobs(rec.OfType("kubernetes:batch/v1:Job")), "no restore unless config names a dump")
+			assert.Empty(t, restoreJobs(rec.OfType("kubernetes:batch/v1:Job")), "no restore unless config names a dump")
 		})
 	}
 }
 
 func TestRestoreFromConfig(t *testing.T) {
 	rec := runStack(t, "dev", "testdata/restore.yaml")
-	jobs := dataJobs(rec.OfType("kubernetes:batch/v1:Job"))
+	jobs := restoreJobs(rec.OfType("kubernetes:batch/v1:Job"))
 	require.Len(t, jobs, 1)
 	assert.Equal(t, backup.RestoreJobName("mysql/20261125T023000Z.sql.gz"), jobs[0])
 
@@ -87,9 +88,9 @@ func TestRenderedDataTier(t *testing.T) {
 		r := renderCLI(t, stacks.Program, "-stack", stack)
 		require.Equal(t, render.ExitOK, r.code, r.stderr)
 		for _, f := range []string{
-			"statefulset-mysql.yaml", "service-mysql.yaml", "poddisruptionbudget-mysql.yaml", "configmap-mysql-config.yaml",
-			"statefulset-redis-sessions.yaml", "statefulset-redis-cache.yaml", "cronjob-mysql-backup.yaml",
-			"cronjob-files-snapshot.yaml", "secret-mysql-credentials.yaml",
+			"perconaservermysql-mysql.yaml", "deployment-ps-operator.yaml", "certificate-mysql-ssl.yaml",
+			"rediscluster-redis-sessions.yaml", "configmap-redis-sessions-config.yaml", "statefulset-redis-cache.yaml",
+			"cronjob-mysql-backup.yaml", "cronjob-files-snapshot.yaml", "secret-mysql-credentials.yaml", "secret-mysql-operator-users.yaml",
 		} {
 			b, err := os.ReadFile(filepath.Join(r.out, "kubernetes", "data", f))
 			require.NoError(t, err, "%s: %s", stack, f)
@@ -98,11 +99,11 @@ func TestRenderedDataTier(t *testing.T) {
 	}
 }
 
-// dataJobs keeps the Jobs of the data namespace (the restore).
-func dataJobs(rs []rules.Resource) []string {
+// restoreJobs keeps the restore Jobs of the data namespace.
+func restoreJobs(rs []rules.Resource) []string {
 	var out []string
 	for _, r := range rs {
-		if r.String("metadata.namespace") == infra.NamespaceData {
+		if r.String("metadata.namespace") == infra.NamespaceData && strings.HasPrefix(r.String("metadata.name"), "mysql-restore-") {
 			out = append(out, r.String("metadata.name"))
 		}
 	}

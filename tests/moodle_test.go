@@ -50,7 +50,7 @@ func TestMoodleWorkloads(t *testing.T) {
 			assert.Contains(t, cron.Dependencies, up.URN)
 
 			// Moodle waits for its database, Redis, moodledata and the mesh.
-			mysql, _ := rec.Named("kubernetes:apps/v1:StatefulSet", "mysql-statefulset")
+			mysql, _ := rec.Named("kubernetes:ps.percona.com/v1:PerconaServerMySQL", "mysql-cluster")
 			pvc, _ := rec.Named("kubernetes:core/v1:PersistentVolumeClaim", "volumes-moodledata-pvc")
 			for _, dep := range []string{mysql.URN, pvc.URN} {
 				assert.Contains(t, up.Dependencies, dep)

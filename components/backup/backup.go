@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/fieldcert/moodle-aks/components/internal/pods"
 	"github.com/fieldcert/moodle-aks/infra"
@@ -45,8 +46,12 @@ type Args struct {
 	// FilesResourceGroup, FilesAccount and Share name the moodledata share
 	// to snapshot (required).
 	FilesResourceGroup, FilesAccount, Share string
-	// MySQLHost is the database service (required).
-	MySQLHost string
+	// MySQLHost is the database service (required); MySQLReadPorts the
+	// ports the dump tries in order (a secondary's first), MySQLWritePort
+	// the primary's, where a restore writes (required).
+	MySQLHost      string
+	MySQLReadPorts []int
+	MySQLWritePort int
 	// BackupPassword and RootPassword are MySQL's backup and root passwords
 	// (secrets, required).
 	BackupPassword, RootPassword pulumi.StringInput
@@ -85,6 +90,9 @@ func (a *Args) validate() error {
 	if a.ClientID == nil || a.SubscriptionID == nil || a.BackupPassword == nil || a.RootPassword == nil {
 		errs = append(errs, errors.New("clientID, subscriptionID and the MySQL passwords are required"))
 	}
+	if len(a.MySQLReadPorts) == 0 || a.MySQLWritePort == 0 {
+		errs = append(errs, errors.New("mysqlReadPorts and mysqlWritePort are required"))
+	}
 	if a.RetentionDays < 1 {
 		errs = append(errs, fmt.Errorf("retentionDays %d must be at least 1", a.RetentionDays))
 	}
@@ -101,12 +109,27 @@ const (
   --federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" --allow-no-subscriptions --output none
 az account set --subscription "$SUBSCRIPTION_ID"
 `
-	dumpScript = `#!/bin/sh
-set -eu
-# A consistent snapshot of InnoDB without locking Moodle out.
-mysqldump -h "$MYSQL_HOST" -u ` + "backup" + ` --single-transaction --quick --routines --triggers --events \
+	dumpScript = `#!/bin/bash
+set -euo pipefail
+# A secondary where the proxy offers one (its read port first), else the
+# primary: the dump never waits on the primary's writes when it need not.
+port=""
+for p in $MYSQL_PORTS; do
+  if mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$p" -u ` + "backup" + ` -e 'SELECT 1' >/dev/null 2>&1; then port=$p; break; fi
+  echo "no database answers on $MYSQL_HOST:$p"
+done
+if [ -z "$port" ]; then echo "FAIL: no database answers on $MYSQL_HOST ports $MYSQL_PORTS" >&2; exit 1; fi
+echo "dumping from $MYSQL_HOST:$port"
+# A consistent snapshot of InnoDB without locking Moodle out. pipefail: a
+# dump that dies mid-way fails the Job instead of uploading what it wrote.
+mysqldump --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$port" -u ` + "backup" + ` --single-transaction --quick --routines --triggers --events \
   --set-gtid-purged=OFF --no-tablespaces --default-character-set=utf8mb4 ` + infra.MoodleDatabase + ` | gzip -6 > /work/moodle.sql.gz
 gzip -t /work/moodle.sql.gz
+# mysqldump writes this line last: a dump cut short never has it.
+if ! gunzip -c /work/moodle.sql.gz | tail -n 1 | grep -q '^-- Dump completed'; then
+  echo "FAIL: the dump is incomplete (no '-- Dump completed' at its end)" >&2; exit 1
+fi
+echo "dump complete: $(gunzip -c /work/moodle.sql.gz | grep -c '^CREATE TABLE') tables"
 `
 	uploadScript = `#!/bin/sh
 set -eu
@@ -132,9 +155,10 @@ set -eu
   --name "$RESTORE_BLOB" --file /work/restore.sql.gz --output none
 gzip -t /work/restore.sql.gz
 `
-	restoreScript = `#!/bin/sh
-set -eu
-gunzip -c /work/restore.sql.gz | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql -h "$MYSQL_HOST" -uroot ` + infra.MoodleDatabase + `
+	restoreScript = `#!/bin/bash
+set -euo pipefail
+# Into the primary (the proxy's write port), as root.
+gunzip -c /work/restore.sql.gz | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$MYSQL_WRITE_PORT" -uroot ` + infra.MoodleDatabase + `
 echo "restored $RESTORE_BLOB"
 `
 )
@@ -194,6 +218,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	env := corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String("MYSQL_HOST"), Value: pulumi.String(a.MySQLHost)},
+		corev1.EnvVarArgs{Name: pulumi.String("MYSQL_PORTS"), Value: pulumi.String(strings.Trim(fmt.Sprint(a.MySQLReadPorts), "[]"))},
+		corev1.EnvVarArgs{Name: pulumi.String("MYSQL_WRITE_PORT"), Value: pulumi.String(strconv.Itoa(a.MySQLWritePort))},
 		corev1.EnvVarArgs{Name: pulumi.String("SUBSCRIPTION_ID"), Value: a.SubscriptionID},
 		corev1.EnvVarArgs{Name: pulumi.String("BACKUP_ACCOUNT"), Value: pulumi.String(a.BackupAccount)},
 		corev1.EnvVarArgs{Name: pulumi.String("CONTAINER"), Value: pulumi.String(a.Container)},
@@ -217,7 +243,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return corev1.ContainerArgs{
 			Name:    pulumi.String(cname),
 			Image:   pulumi.String(image),
-			Command: pulumi.ToStringArray([]string{"sh", "/scripts/" + script}),
+			Command: pulumi.ToStringArray([]string{"bash", "/scripts/" + script}),
 			Env:     e,
 			Resources: &corev1.ResourceRequirementsArgs{
 				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")},

@@ -17,7 +17,7 @@ func args() *Args {
 		ClientID: pulumi.String("backup-client-id"), SubscriptionID: pulumi.String(mocks.SubscriptionID),
 		BackupAccount: "stmdlbkpprodabc123", Container: "backups",
 		FilesResourceGroup: "rg-moodle-prod-eastus2", FilesAccount: "stmdlfilesprodabc123", Share: "moodledata",
-		MySQLHost: "mysql.data.svc.cluster.local", BackupPassword: pulumi.ToSecret(pulumi.String("b")).(pulumi.StringOutput),
+		MySQLHost: "mysql-haproxy.data.svc.cluster.local", MySQLReadPorts: []int{3307, 3306}, MySQLWritePort: 3306, BackupPassword: pulumi.ToSecret(pulumi.String("b")).(pulumi.StringOutput),
 		RootPassword: pulumi.ToSecret(pulumi.String("r")).(pulumi.StringOutput),
 		Schedule:     "30 2 * * *", SnapshotSchedule: "0 3 * * *", RetentionDays: 35, OnJobsPool: true,
 	}
@@ -59,6 +59,14 @@ func TestMySQLBackupCronJob(t *testing.T) {
 	scripts, _ := rec.Named("kubernetes:core/v1:ConfigMap", "backups-scripts")
 	data := scripts.Input("data").(map[string]any)
 	assert.Contains(t, data["dump.sh"], "--single-transaction")
+	assert.Contains(t, data["dump.sh"], "set -euo pipefail", "a dump that dies mid-way fails the pipeline")
+	assert.Contains(t, data["dump.sh"], "-- Dump completed", "a truncated dump is refused")
+	assert.Contains(t, data["restore.sh"], `-P "$MYSQL_WRITE_PORT"`, "restores write to the primary")
+	env := map[string]any{}
+	for _, e := range dump["env"].([]any) {
+		env[e.(map[string]any)["name"].(string)] = e.(map[string]any)["value"]
+	}
+	assert.Equal(t, "3307 3306", env["MYSQL_PORTS"], "a secondary first, the primary if none answers")
 	assert.Contains(t, data["upload.sh"], "--auth-mode login", "no account key")
 	assert.Contains(t, data["upload.sh"], "--federated-token")
 	assert.NotContains(t, data["upload.sh"], "account-key")

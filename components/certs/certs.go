@@ -104,7 +104,21 @@ type Certificates struct {
 	Issuer string
 	// Release is cert-manager's Helm release; objects of its kinds depend on it.
 	Release pulumi.Resource
+	// DataIssuer is the ClusterIssuer of the data tier's private CA
+	// (DataIssuerName); DataIssuerReady is it, for dependencies.
+	DataIssuer      string
+	DataIssuerReady pulumi.Resource
 }
+
+// DataIssuerName is the ClusterIssuer that signs the data tier's TLS
+// certificates (MySQL, Redis) and the clients' (Moodle, the backup Jobs):
+// a CA of the stack's own, so the data stores outside the mesh still talk
+// TLS, and the sessions Redis checks its clients' certificates.
+const DataIssuerName = "data-tier-ca"
+
+// dataCASecret holds the CA's key pair, in cert-manager's namespace (a CA
+// ClusterIssuer reads its secret there, the cluster resource namespace).
+const dataCASecret = "data-tier-ca"
 
 func (a *Args) validate() error {
 	var errs []error
@@ -241,6 +255,46 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		issuers = append(issuers, iss)
 	}
+
+	// The data tier's CA: a self-signed root, and the CA issuer it backs.
+	selfSigned, err := apiextensions.NewCustomResource(ctx, name+"-selfsigned", &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(certManagerAPI),
+		Kind:        pulumi.String("ClusterIssuer"),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String("selfsigned")},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{"selfSigned": pulumi.Map{}}},
+	}, after...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the self-signed ClusterIssuer: %w", err)
+	}
+	ca, err := apiextensions.NewCustomResource(ctx, name+"-data-ca", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String(certManagerAPI),
+		Kind:       pulumi.String("Certificate"),
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(dataCASecret), Namespace: pulumi.String(infra.NamespaceCertManager)},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"isCA":       pulumi.Bool(true),
+			"commonName": pulumi.String("moodle-aks data tier CA"),
+			"secretName": pulumi.String(dataCASecret),
+			"issuerRef":  pulumi.Map{"name": pulumi.String("selfsigned"), "kind": pulumi.String("ClusterIssuer")},
+			"privateKey": pulumi.Map{"algorithm": pulumi.String("ECDSA"), "size": pulumi.Int(256)},
+			// Ten years, renewed a year ahead; the leaf certificates it signs
+			// carry ca.crt, so a renewed CA reaches every client with them.
+			"duration":    pulumi.String("87600h"),
+			"renewBefore": pulumi.String("8760h"),
+		}},
+	}, append(after, pulumi.DependsOn([]pulumi.Resource{selfSigned}))...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the data tier CA: %w", err)
+	}
+	dataIssuer, err := apiextensions.NewCustomResource(ctx, name+"-data-issuer", &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(certManagerAPI),
+		Kind:        pulumi.String("ClusterIssuer"),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(DataIssuerName)},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{"ca": pulumi.Map{"secretName": pulumi.String(dataCASecret)}}},
+	}, append(after, pulumi.DependsOn([]pulumi.Resource{ca}))...)
+	if err != nil {
+		return nil, fmt.Errorf("creating the data tier ClusterIssuer: %w", err)
+	}
+	c.DataIssuer, c.DataIssuerReady = DataIssuerName, dataIssuer
 
 	deps := issuers
 	if a.Gateway != nil {

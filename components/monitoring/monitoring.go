@@ -67,6 +67,8 @@ type Args struct {
 	StorageClass string
 	// UserPoolMax is the user pool's autoscaler maximum, for its alert.
 	UserPoolMax int
+	// Data is the data tier's shape, for its alerts.
+	Data DataTopology
 	// Routing says where alerts go.
 	Routing Routing
 	// Replicas of Prometheus and Alertmanager (2 in prod).
@@ -229,7 +231,8 @@ func (a *Args) values() chartValues {
 	v.KubeStateMetrics.MetricLabelsAllowlist = []string{
 		"jobs=[" + infra.AlertLabel + "," + infra.SeverityLabel + "]",
 		"cronjobs=[" + infra.AlertLabel + "," + infra.SeverityLabel + "]",
-		"nodes=[moodle.fieldcert/pool]",
+		// The zone: where each Redis master runs (RedisMastersShareZone).
+		"nodes=[moodle.fieldcert/pool,topology.kubernetes.io/zone]",
 	}
 	v.KubeStateMetrics.PodAnnotations = outOfMesh
 	return v
@@ -305,7 +308,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		return nil
 	}
-	if err := custom("rules", "PrometheusRule", "moodle-alerts", ns, map[string]any{"groups": ruleGroups(Alerts(a.UserPoolMax))}); err != nil {
+	if err := custom("rules", "PrometheusRule", "moodle-alerts", ns, map[string]any{"groups": ruleGroups(Alerts(a.UserPoolMax, a.Data))}); err != nil {
 		return nil, err
 	}
 	// istiod is scraped by its Service. cert-manager's chart annotates its

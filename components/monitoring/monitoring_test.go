@@ -107,8 +107,12 @@ func promQLShape(expr string) []string {
 	return problems
 }
 
+// prodData is prod's data tier: three members, three leaders with a
+// follower each.
+var prodData = DataTopology{MySQLMembers: 3, RedisShards: 3, RedisFollowers: 3}
+
 func TestAlertRules(t *testing.T) {
-	alerts := Alerts(40)
+	alerts := Alerts(40, prodData)
 	names := map[string]bool{}
 	for _, a := range alerts {
 		assert.False(t, names[a.Name], "duplicate %s", a.Name)
@@ -125,6 +129,13 @@ func TestAlertRules(t *testing.T) {
 		"MoodleDown", "MoodleHighErrorRate", "MoodleSlowResponses", "MoodleAutoscalerAtMax", "NodePoolNearMax",
 		"MoodleCronNotRunning", "BackupJobFailed", "IntegrationJobFailed", "ScheduledJobMissed",
 		"MySQLDown", "MySQLSlowQueriesRising", "MySQLConnectionsNearMax", "RedisDown", "RedisMemoryNearLimit", "PersistentVolumeFilling",
+		// The group and the cluster (issue: member not ONLINE, fewer than
+		// three, no primary, quorum at risk, apply lag, no writable proxy
+		// backend; cluster state, failing slots, a master without replica,
+		// two masters in one zone).
+		"MySQLGroupMemberNotOnline", "MySQLGroupDegraded", "MySQLGroupNoPrimary", "MySQLGroupQuorumAtRisk",
+		"MySQLReplicationApplyLag", "MySQLProxyNoWritableBackend", "MySQLMemberDown",
+		"RedisClusterStateFail", "RedisClusterSlotsFailing", "RedisMasterWithoutReplica", "RedisMastersShareZone", "RedisClusterNodeDown",
 		"CertificateExpiringSoon", "IstioControlPlaneDown", "PodCrashLooping",
 	} {
 		assert.True(t, names[want], "missing alert %s", want)
@@ -252,10 +263,62 @@ func TestMonitoringRejectsBadArgs(t *testing.T) {
 	assert.Contains(t, err.Error(), "email alerts need smtpHost")
 }
 
+func TestGroupAlertsFollowTheGroupsSize(t *testing.T) {
+	byName := func(d DataTopology) map[string]Alert {
+		out := map[string]Alert{}
+		for _, a := range Alerts(40, d) {
+			out[a.Name] = a
+		}
+		return out
+	}
+	prod := byName(prodData)
+	assert.Contains(t, prod["MySQLGroupDegraded"].Expr, "< 3")
+	assert.Contains(t, prod["MySQLGroupQuorumAtRisk"].Expr, "<= 2", "two of three: one more loss and no majority")
+	five := byName(DataTopology{MySQLMembers: 5, RedisShards: 3, RedisFollowers: 3})
+	assert.Contains(t, five["MySQLGroupDegraded"].Expr, "< 5")
+	assert.Contains(t, five["MySQLGroupQuorumAtRisk"].Expr, "<= 3")
+	dev := byName(DataTopology{MySQLMembers: 1, RedisShards: 1})
+	for _, n := range []string{"MySQLGroupDegraded", "MySQLGroupQuorumAtRisk", "RedisMasterWithoutReplica", "RedisMastersShareZone"} {
+		_, ok := dev[n]
+		assert.False(t, ok, "%s makes no sense for one member or leader", n)
+	}
+	for _, n := range []string{"MySQLGroupNoPrimary", "MySQLProxyNoWritableBackend", "RedisClusterStateFail"} {
+		_, ok := dev[n]
+		assert.True(t, ok, "%s applies to dev's single member too", n)
+	}
+	assert.Contains(t, prod["MySQLProxyNoWritableBackend"].Expr, `proxy="mysql-primary"`)
+	assert.Contains(t, prod["RedisMastersShareZone"].Expr, "label_topology_kubernetes_io_zone")
+}
+
+// metricRE finds the names of the data tier's series in an expression.
+var metricRE = regexp.MustCompile(`\b(mysql|haproxy|redis|kube_pod|kube_node)_[a-z0-9_]+\b`)
+
+func TestDataAlertsNameMetricsTheExportersExport(t *testing.T) {
+	known := map[string]bool{}
+	for _, m := range ExporterMetrics {
+		assert.NotEmpty(t, m.Source, m.Name)
+		known[m.Name] = true
+	}
+	used := map[string]bool{}
+	for _, a := range Alerts(40, prodData) {
+		if a.Component != "data" {
+			continue
+		}
+		for _, name := range metricRE.FindAllString(a.Expr, -1) {
+			used[name] = true
+			assert.True(t, known[name], "%s uses %s, which no pinned exporter is known to export (metrics.go)", a.Name, name)
+		}
+	}
+	for name := range known {
+		assert.True(t, used[name], "metrics.go lists %s, which no alert uses", name)
+	}
+	assert.False(t, known["mysql_group_replication_members"], "the check is not vacuous")
+}
+
 func TestEveryAlertHasARunbookSection(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/alerts.md")
 	require.NoError(t, err)
-	for _, a := range Alerts(40) {
+	for _, a := range Alerts(40, prodData) {
 		assert.Contains(t, string(doc), "### "+strings.ToLower(a.Name)+"\n", "docs/alerts.md explains %s (its runbook_url anchor)", a.Name)
 	}
 }

@@ -20,9 +20,17 @@ type Alert struct {
 	Runbook string
 }
 
+// DataTopology is the data tier's shape, so the group and cluster alerts
+// know what "complete" is.
+type DataTopology struct {
+	// MySQLMembers is the group's size; RedisShards and RedisFollowers the
+	// sessions cluster's leaders and followers.
+	MySQLMembers, RedisShards, RedisFollowers int
+}
+
 // Alerts returns the stack's alerting rules. poolMax is the user pool's
 // autoscaler maximum, so "near the maximum" is a number.
-func Alerts(userPoolMax int) []Alert {
+func Alerts(userPoolMax int, data DataTopology) []Alert {
 	web := `destination_service_name="` + infra.MoodleWebService + `"`
 	near := max(1, userPoolMax*9/10)
 	// jobFailed: a failed Job in the namespaces ns selects whose
@@ -30,7 +38,7 @@ func Alerts(userPoolMax int) []Alert {
 	jobFailed := func(ns, alert string) string {
 		return `max by (namespace, job_name) (kube_job_status_failed{` + ns + `} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="` + alert + `"})`
 	}
-	return []Alert{
+	alerts := []Alert{
 		// Site.
 		{"MoodleDown", `sum(kube_deployment_status_replicas_available{namespace="moodle",deployment="moodle-web"}) == 0`, "2m", "critical", "site",
 			"No Moodle web pod is ready: the site is down.", "kubectl -n moodle describe deploy/moodle-web; check the upgrade Job and MySQL first."},
@@ -55,15 +63,7 @@ func Alerts(userPoolMax int) []Alert {
 			"A migration copy or the pre-cut-over load test failed.", "kubectl -n <namespace> logs job/<job_name>; do not switch DNS; see docs/migration.md."},
 		{"ScheduledJobMissed", `(time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{namespace=~"data|integrations"})) > 3600`, "5m", "warning", "jobs",
 			"A backup or integration CronJob has not started within an hour of its schedule.", "kubectl -n <namespace> describe cronjob/<cronjob>: suspended, or the jobs pool cannot scale?"},
-		// Data.
-		{"MySQLDown", `max(mysql_up) == 0 or absent(mysql_up)`, "2m", "critical", "data",
-			"MySQL is down or not scraped.", "kubectl -n data describe pod mysql-0; check the disk and the last restart."},
-		{"MySQLSlowQueriesRising", `rate(mysql_global_status_slow_queries[10m]) > 0.5`, "15m", "warning", "data",
-			"More than one slow query every two seconds.", "Read slow.log in the MySQL data directory; look for a report or a plugin."},
-		{"MySQLConnectionsNearMax", `max(mysql_global_status_threads_connected) / max(mysql_global_variables_max_connections) > 0.85`, "5m", "warning", "data",
-			"MySQL connections are above 85% of max_connections.", "Lower webMaxReplicas or raise mysqlMemoryMiB (max_connections follows)."},
-		{"RedisDown", `min(redis_up) == 0 or absent(redis_up)`, "2m", "critical", "data",
-			"A Redis instance (sessions or cache) is down.", "kubectl -n data get pods -l app=redis; sessions down logs everybody out."},
+		// Data: see dataAlerts.
 		{"RedisMemoryNearLimit", `max by (pod) (redis_memory_used_bytes / redis_memory_max_bytes) > 0.9`, "5m", "warning", "data",
 			"A Redis instance uses over 90% of its maxmemory.", "Raise redisMemoryMiB; the sessions instance refuses writes when full."},
 		{"PersistentVolumeFilling", `max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes) > 0.8`, "10m", "warning", "data",
@@ -76,6 +76,75 @@ func Alerts(userPoolMax int) []Alert {
 		{"PodCrashLooping", `increase(kube_pod_container_status_restarts_total{namespace=~"moodle|data|integrations|monitoring|istio-system|istio-ingress|cert-manager"}[15m]) > 3`, "5m", "warning", "platform",
 			"A container restarted more than 3 times in 15 minutes.", "kubectl -n <namespace> logs <pod> --previous."},
 	}
+	return append(alerts, dataAlerts(data)...)
+}
+
+// Series of the data tier's exporters, by the pods Prometheus scrapes
+// (the kubernetes-pods job labels each series with its pod).
+const (
+	mysqlPods    = `namespace="data",pod=~"mysql-mysql-[0-9]+"`
+	proxyPods    = `namespace="data",pod=~"mysql-haproxy-[0-9]+"`
+	sessionsPods = `namespace="data",pod=~"redis-sessions-(leader|follower)-[0-9]+"`
+	cachePods    = `namespace="data",pod=~"redis-cache-[0-9]+"`
+	// groupMembers is each member's view of the group: the ONLINE members
+	// it counts (performance_schema.replication_group_members, through
+	// mysqld_exporter's perf_schema.replication_group_members collector).
+	onlineMembers = `max(count by (pod) (mysql_perf_schema_replication_group_member_info{` + mysqlPods + `,member_state="ONLINE"}))`
+)
+
+// dataAlerts are the MySQL group's, its proxy's and the Redis stores'.
+// Every metric is one the pinned exporters export (metrics.go says where).
+func dataAlerts(d DataTopology) []Alert {
+	majority := d.MySQLMembers/2 + 1
+	out := []Alert{
+		{"MySQLDown", `max(mysql_up{` + mysqlPods + `}) == 0 or absent(mysql_up{` + mysqlPods + `})`, "2m", "critical", "data",
+			"No MySQL member answers its exporter: the database is down.", "kubectl -n data get pods -l app.kubernetes.io/instance=mysql; kubectl -n data describe ps mysql."},
+		{"MySQLMemberDown", `min by (pod) (mysql_up{` + mysqlPods + `}) == 0`, "2m", "warning", "data",
+			"A MySQL member's server does not answer (the group serves on the others).", "kubectl -n data logs <pod> -c mysql; docs/data-tier-failures.md."},
+		{"MySQLGroupMemberNotOnline", `max by (pod, member_host, member_state) (mysql_perf_schema_replication_group_member_info{` + mysqlPods + `,member_state!="ONLINE"}) > 0`, "2m", "warning", "data",
+			"A group replication member is not ONLINE (RECOVERING, UNREACHABLE, ERROR or OFFLINE).", "kubectl -n data logs <member> -c mysql; a member in ERROR restarts and rejoins (autoRecovery)."},
+		{"MySQLGroupNoPrimary", `absent(mysql_perf_schema_replication_group_member_info{` + mysqlPods + `,member_role="PRIMARY",member_state="ONLINE"})`, "1m", "critical", "data",
+			"No member of the MySQL group is an ONLINE primary: writes fail.", "docs/data-tier-failures.md#no-primary: check quorum; never bootstrap a second group by hand."},
+		{"MySQLReplicationApplyLag", `max by (pod) (mysql_perf_schema_transactions_remote_in_applier_queue{` + mysqlPods + `}) > 100`, "5m", "warning", "data",
+			"A member has more than 100 transactions from the group waiting to be applied: reads on 3307 are stale.", "Check the member's disk and CPU; a large transaction (upgrade, bulk delete) drains by itself."},
+		{"MySQLProxyNoWritableBackend", `max by (pod) (haproxy_backend_active_servers{` + proxyPods + `,proxy="mysql-primary"} + haproxy_backend_backup_servers{` + proxyPods + `,proxy="mysql-primary"}) == 0`, "1m", "critical", "data",
+			"A MySQL proxy has no writable member behind port 3306: writes through it fail.", "kubectl -n data logs <pod> -c haproxy; kubectl -n data get pods -l app.kubernetes.io/component=database."},
+		{"MySQLSlowQueriesRising", `max(rate(mysql_global_status_slow_queries{` + mysqlPods + `}[10m])) > 0.5`, "15m", "warning", "data",
+			"More than one slow query every two seconds.", "Read slow.log in the member's data directory; look for a report or a plugin."},
+		{"MySQLConnectionsNearMax", `max by (pod) (mysql_global_status_threads_connected{` + mysqlPods + `} / mysql_global_variables_max_connections{` + mysqlPods + `}) > 0.85`, "5m", "warning", "data",
+			"A MySQL member's connections are above 85% of max_connections.", "Lower webMaxReplicas or raise mysqlMemoryMiB (max_connections follows)."},
+		{"RedisDown", `max(redis_up{` + cachePods + `}) == 0 or absent(redis_up{` + cachePods + `}) or max(redis_up{` + sessionsPods + `}) == 0 or absent(redis_up{` + sessionsPods + `})`, "2m", "critical", "data",
+			"The cache Redis, or every node of the sessions cluster, is down.", "kubectl -n data get pods -l app=redis; kubectl -n data get rediscluster redis-sessions; sessions down logs everybody out."},
+		{"RedisClusterNodeDown", `min by (pod) (redis_up{` + sessionsPods + `}) == 0`, "2m", "warning", "data",
+			"A node of the sessions Redis Cluster does not answer (its follower took its slots).", "kubectl -n data describe pod <pod>; docs/data-tier-failures.md."},
+		{"RedisClusterStateFail", `min(redis_cluster_state{` + sessionsPods + `}) == 0`, "1m", "critical", "data",
+			"A node of the sessions cluster reports the cluster as failed: some sessions cannot be read or written.", "redis-cli --tls ... cluster info on each node; docs/data-tier-failures.md#redis-cluster-fail."},
+		{"RedisClusterSlotsFailing", `max(redis_cluster_slots_fail{` + sessionsPods + `}) > 0 or max(redis_cluster_slots_pfail{` + sessionsPods + `}) > 0`, "1m", "critical", "data",
+			"Hash slots of the sessions cluster are failing or suspected failing: users on them lose their session.", "Find the node that holds them (cluster nodes); is its follower up?"},
+	}
+	if d.MySQLMembers >= 3 {
+		out = append(out,
+			Alert{"MySQLGroupDegraded", onlineMembers + fmt.Sprintf(" < %d", d.MySQLMembers), "5m", "warning", "data",
+				fmt.Sprintf("Fewer than %d MySQL members are ONLINE.", d.MySQLMembers), "kubectl -n data get pods -l app.kubernetes.io/component=database; a member that cannot rejoin: docs/data-tier-failures.md."},
+			Alert{"MySQLGroupQuorumAtRisk", onlineMembers + fmt.Sprintf(" <= %d", majority), "2m", "critical", "data",
+				fmt.Sprintf("Only %d or fewer MySQL members are ONLINE: one more failure stops all writes.", majority), "Bring the missing member back first; do not drain nodes or upgrade now (docs/data-tier-failures.md)."},
+		)
+	}
+	if d.RedisFollowers > 0 {
+		// A master's zone: its pod's node (kube_pod_info) and that node's
+		// zone label (kube_node_labels, allowlisted).
+		masterZones := `count by (label_topology_kubernetes_io_zone) (
+  max by (pod) (redis_instance_info{` + sessionsPods + `,role="master"})
+  * on (pod) group_left (node) max by (pod, node) (kube_pod_info{namespace="data"})
+  * on (node) group_left (label_topology_kubernetes_io_zone) max by (node, label_topology_kubernetes_io_zone) (kube_node_labels))`
+		out = append(out,
+			Alert{"RedisMasterWithoutReplica", `max by (pod) (redis_connected_slaves{` + sessionsPods + `}) == 0 and on (pod) max by (pod) (redis_instance_info{` + sessionsPods + `,role="master"})`, "10m", "warning", "data",
+				"A master of the sessions cluster has no replica: one more failure loses its sessions.", "Bring its follower back; docs/data-tier-failures.md#rebalance."},
+			Alert{"RedisMastersShareZone", masterZones + ` > 1`, "30m", "warning", "data",
+				"Two masters of the sessions cluster are in one zone: losing it loses the majority, and no failover happens.", "CLUSTER FAILOVER on a follower in another zone (docs/data-tier-failures.md#rebalance)."},
+		)
+	}
+	return out
 }
 
 // ruleGroups renders the alerts as PrometheusRule groups by component.

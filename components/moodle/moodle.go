@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fieldcert/moodle-aks/components/internal/pods"
+	"github.com/fieldcert/moodle-aks/components/internal/tlscert"
 	"github.com/fieldcert/moodle-aks/infra"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
@@ -40,6 +41,13 @@ const (
 
 // AdminSecret holds the password of the "admin" account created at install.
 const AdminSecret = "moodle-admin"
+
+// DataTLSSecret is Moodle's client certificate for the data tier (ca.crt,
+// tls.crt, tls.key), mounted read-only at DataTLSDir in every Moodle pod.
+const (
+	DataTLSSecret = "moodle-data-tls"
+	DataTLSDir    = "/etc/moodle/data-tls"
+)
 
 // exporterPort is the Apache exporter's metrics port.
 const exporterPort = 9117
@@ -86,6 +94,10 @@ type Args struct {
 	// ExporterImage is the Apache exporter sidecar of the web pods, pinned
 	// (required): Prometheus reads workers and requests from it.
 	ExporterImage string
+	// DataIssuer is the ClusterIssuer of the data tier's CA: Moodle's client
+	// certificate comes from it, and its ca.crt checks the data stores'
+	// servers (required).
+	DataIssuer string
 	// DependsOn are created first: namespaces, claims, database, Redis,
 	// the mesh (required).
 	DependsOn []pulumi.Resource
@@ -161,6 +173,9 @@ func (a *Args) validate() error {
 	if len(a.DependsOn) == 0 {
 		errs = append(errs, errors.New("dependsOn is required"))
 	}
+	if a.DataIssuer == "" {
+		errs = append(errs, errors.New("dataIssuer is required: the data stores speak TLS only"))
+	}
 	if a.SMTPHost != "" && a.SMTPFrom == "" {
 		errs = append(errs, errors.New("smtpFrom is required with smtpHost (Moodle's no-reply address)"))
 	}
@@ -190,6 +205,13 @@ func (a *Args) env() corev1.EnvVarArray {
 		pods.FromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
 		pods.FromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
 		pods.FromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
+		// Reads go to the secondaries through this port ("" on a single
+		// instance): $CFG->dboptions['readonly'].
+		pods.FromSecret("MOODLE_DB_READONLY_PORT", infra.MoodleDBSecret, "readonly-port"),
+		// Every connection to MySQL is encrypted ($CFG->dboptions['ssl']).
+		pods.Value("MOODLE_DB_SSL", "require"),
+		// The data tier's CA and Moodle's client certificate (Redis).
+		pods.Value("MOODLE_DATA_TLS_DIR", DataTLSDir),
 		pods.FromSecret("MOODLE_REDIS_SESSIONS_HOST", infra.MoodleRedisSecret, "sessions-host"),
 		pods.FromSecret("MOODLE_REDIS_SESSIONS_PASSWORD", infra.MoodleRedisSecret, "sessions-password"),
 		pods.FromSecret("MOODLE_REDIS_CACHE_HOST", infra.MoodleRedisSecret, "cache-host"),
@@ -221,8 +243,10 @@ func (a *Args) volumes() (corev1.VolumeArray, corev1.VolumeMountArray) {
 		// $CFG->localcachedir: never shared between pods.
 		corev1.VolumeArgs{Name: pulumi.String("localcache"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("2Gi")}},
 		corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("4Gi")}},
+		corev1.VolumeArgs{Name: pulumi.String("data-tls"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: pulumi.String(DataTLSSecret)}},
 	}
 	mounts := corev1.VolumeMountArray{
+		corev1.VolumeMountArgs{Name: pulumi.String("data-tls"), MountPath: pulumi.String(DataTLSDir), ReadOnly: pulumi.Bool(true)},
 		corev1.VolumeMountArgs{Name: pulumi.String("moodledata"), MountPath: pulumi.String(DataRoot)},
 		corev1.VolumeMountArgs{Name: pulumi.String("localcache"), MountPath: pulumi.String(LocalCacheDir)},
 		corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
@@ -323,7 +347,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("creating the admin secret: %w", err)
 	}
-	ready := append(append([]pulumi.Resource{}, accounts...), adminSecret)
+	// Moodle's certificate for the data tier (the sessions Redis checks it),
+	// with the CA that signed the servers' (ca.crt).
+	clientCert, err := tlscert.New(ctx, name+"-data-tls", tlscert.Spec{
+		Namespace: ns, SecretName: DataTLSSecret, CommonName: "moodle", Client: true, Issuer: a.DataIssuer,
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	ready := append(append([]pulumi.Resource{}, accounts...), adminSecret, clientCert)
 	if a.SMTPHost != "" && a.SMTPPassword != nil {
 		smtp, err := corev1.NewSecret(ctx, name+"-smtp", &corev1.SecretArgs{
 			Metadata:   meta(SMTPSecret, nil),

@@ -17,7 +17,7 @@ func args() *Args {
 		Image: image, Hostname: "learn.fieldcert.example", MinReplicas: 3, MaxReplicas: 60,
 		CPUMillis: 1000, MemoryMiB: 2048, PluginMode: "baked", DataClaim: "moodledata",
 		DefaultLanguage: "en", SiteName: "Certification", AdminEmail: "ops@fieldcert.example", OnJobsPool: true,
-		ExporterImage: "lusitaniae/apache_exporter:v1.0.10",
+		ExporterImage: "lusitaniae/apache_exporter:v1.0.10", DataIssuer: "data-tier-ca",
 	}
 }
 
@@ -87,6 +87,18 @@ func TestWebDeployment(t *testing.T) {
 	}
 	assert.True(t, claim, "moodledata is the shared RWX claim")
 	assert.True(t, local, "the local cache is per pod")
+
+	// The data tier over TLS: the client certificate's secret mounted where
+	// config.php looks for it, and the read port from the database secret.
+	assert.Contains(t, mounts, DataTLSDir)
+	assert.Equal(t, DataTLSDir, e["MOODLE_DATA_TLS_DIR"]["value"])
+	assert.Equal(t, "require", e["MOODLE_DB_SSL"]["value"])
+	assert.Equal(t, map[string]any{"name": infra.MoodleDBSecret, "key": "readonly-port"}, e["MOODLE_DB_READONLY_PORT"]["valueFrom"].(map[string]any)["secretKeyRef"])
+	cert := get(t, rec, "kubernetes:cert-manager.io/v1:Certificate", "moodle-data-tls")
+	assert.Equal(t, DataTLSSecret, cert.Input("spec.secretName"))
+	assert.Contains(t, cert.Input("spec.usages"), "client auth")
+	assert.Equal(t, "data-tier-ca", cert.Input("spec.issuerRef.name"))
+	assert.Contains(t, d.Dependencies, cert.URN, "the pods start once their certificate is issued")
 }
 
 func TestExporterReadsTheLoopbackStatusPort(t *testing.T) {

@@ -44,7 +44,8 @@ var PodSecurity = map[string]string{
 	infra.NamespaceIngress:     Baseline,
 	infra.NamespaceCertManager: Restricted,
 	infra.NamespaceMoodle:      Restricted,
-	// MySQL and Redis run as their image's non-root users with fsGroup.
+	// MySQL, Redis and their operators run as non-root users with fsGroup,
+	// every security context set in the custom resources.
 	infra.NamespaceData:         Restricted,
 	infra.NamespaceIntegrations: Restricted,
 	// The node exporter reads the host's /proc and /sys with hostPID and
@@ -267,21 +268,20 @@ func (a *Args) policies() map[string]policy {
 			},
 			egress: []flow{
 				istiod,
-				{"data", []peer{ns(infra.NamespaceData)}, []int{infra.MySQLPort, infra.RedisPort}, false},
+				{"data", []peer{ns(infra.NamespaceData)}, infra.DataClientPorts, false},
 				{"internet", internet, moodlePorts, false},
 			},
 		},
+		// Outside the mesh: no istiod, no 15020; the exporters are scraped on
+		// their own ports.
 		infra.NamespaceData: {
 			ingress: []flow{
-				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MySQLPort, infra.RedisPort}, false},
-				{"replication", []peer{ns(infra.NamespaceData)}, []int{infra.MySQLPort, infra.RedisPort}, false},
-				// Merged metrics (15020) and Envoy's (15090) only: STRICT mTLS
-				// refuses plaintext scrapes of the exporters' own ports.
-				{"exporters", []peer{ns(infra.NamespaceMonitoring)}, []int{15020, 15090}, false},
+				{"moodle", []peer{ns(infra.NamespaceMoodle)}, infra.DataClientPorts, false},
+				{"peers", []peer{ns(infra.NamespaceData)}, infra.DataPeerPorts, false},
+				{"exporters", []peer{ns(infra.NamespaceMonitoring)}, infra.DataMetricsPorts, false},
 			},
 			egress: []flow{
-				istiod,
-				{"data", []peer{ns(infra.NamespaceData)}, []int{infra.MySQLPort, infra.RedisPort}, false},
+				{"peers", []peer{ns(infra.NamespaceData)}, infra.DataPeerPorts, false},
 				// Backups: the blob private endpoint, and Entra ID for the
 				// workload identity token.
 				{"backup-account", []peer{{cidr: a.EndpointSubnet}}, []int{443}, false},
@@ -328,6 +328,12 @@ func (a *Args) ciliumPolicies() map[string][]cilium {
 	out := map[string][]cilium{
 		// istiod watches the API server and needs nothing on the internet.
 		infra.NamespaceIstio: {apiServer},
+		// The operators watch and change their clusters through the API
+		// server; nothing else in the namespace calls it.
+		infra.NamespaceData: {
+			{name: "api-server-mysql-operator", pods: map[string]string{infra.AppLabel: "ps-operator"}, entities: []string{"kube-apiserver"}, ports: []int{443}},
+			{name: "api-server-redis-operator", pods: map[string]string{"name": "redis-operator"}, entities: []string{"kube-apiserver"}, ports: []int{443}},
+		},
 		infra.NamespaceCertManager: {
 			apiServer,
 			// ACME, and Azure DNS and Entra ID for DNS-01: the controller only.

@@ -64,7 +64,10 @@ func TestNamespacesAndLabels(t *testing.T) {
 		assert.Equal(t, PodSecurity[name], labels["pod-security.kubernetes.io/enforce"], name)
 		assert.Equal(t, "restricted", labels["pod-security.kubernetes.io/audit"], name)
 		meshed := labels["istio-injection"] == "enabled"
-		assert.Equal(t, name == infra.NamespaceMoodle || name == infra.NamespaceData || name == infra.NamespaceIntegrations || name == infra.NamespaceMonitoring, meshed, name)
+		assert.Equal(t, name == infra.NamespaceMoodle || name == infra.NamespaceIntegrations || name == infra.NamespaceMonitoring, meshed, name)
+		if name == infra.NamespaceData {
+			assert.False(t, meshed, "the data tier is outside the mesh (its own TLS, network policy)")
+		}
 	}
 	for _, n := range []string{infra.NamespaceMoodle, infra.NamespaceData, infra.NamespaceIntegrations, infra.NamespaceCertManager} {
 		assert.Equal(t, Restricted, PodSecurity[n], "%s runs restricted", n)
@@ -95,7 +98,19 @@ func TestDataStoresOnlyFromMoodleAndMonitoring(t *testing.T) {
 	for _, p := range rule["ports"].([]any) {
 		ports = append(ports, p.(map[string]any)["port"])
 	}
-	assert.ElementsMatch(t, []any{float64(infra.MySQLPort), float64(infra.RedisPort)}, ports)
+	assert.ElementsMatch(t, []any{float64(infra.MySQLPort), float64(infra.MySQLReadPort), float64(infra.RedisPort)}, ports, "the proxy's write and read ports, Redis")
+
+	// The members, the proxies, the Redis nodes and the operators talk to
+	// each other on their peer ports, and only inside the namespace.
+	peers := netpol(t, rec, infra.NamespaceData, "allow-in-peers")
+	prule := peers.Input("spec.ingress").([]any)[0].(map[string]any)
+	assert.Equal(t, map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": infra.NamespaceData}}, prule["from"].([]any)[0].(map[string]any)["namespaceSelector"])
+	for _, p := range []int{infra.MySQLGroupPort, infra.MySQLAdminPort, infra.RedisBusPort} {
+		assert.Contains(t, rulePorts(prule), float64(p))
+	}
+	exp := netpol(t, rec, infra.NamespaceData, "allow-in-exporters")
+	assert.ElementsMatch(t, []any{float64(9104), float64(8404), float64(9121)}, rulePorts(exp.Input("spec.ingress").([]any)[0].(map[string]any)),
+		"Prometheus scrapes the exporters themselves: no sidecar serves 15020 here")
 
 	backup := netpol(t, rec, infra.NamespaceData, "allow-out-backup-account")
 	to := backup.Input("spec.egress").([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any)
@@ -104,7 +119,7 @@ func TestDataStoresOnlyFromMoodleAndMonitoring(t *testing.T) {
 	// Nothing else may reach the data stores.
 	for _, r := range rec.OfType("kubernetes:networking.k8s.io/v1:NetworkPolicy") {
 		if r.String("metadata.namespace") == infra.NamespaceData && r.Input("spec.ingress") != nil {
-			assert.Contains(t, []string{"allow-in-moodle", "allow-in-replication", "allow-in-exporters"}, r.String("metadata.name"))
+			assert.Contains(t, []string{"allow-in-moodle", "allow-in-peers", "allow-in-exporters"}, r.String("metadata.name"))
 		}
 	}
 }

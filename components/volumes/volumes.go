@@ -22,9 +22,18 @@ const TypeToken = "moodle:volumes:Volumes"
 
 // StorageClass names.
 const (
-	// DiskClass is zone-redundant Premium SSD for MySQL: a pod can move to
-	// another zone and reattach its disk.
+	// DiskClass is zone-redundant Premium SSD (locally redundant without
+	// zones): a pod can move to another zone and reattach its disk. Prometheus
+	// uses it, and the single-instance MySQL of earlier versions did.
 	DiskClass = "premium-disk-retain"
+	// ZonalDiskClass is locally redundant Premium SSD, created in the zone of
+	// the pod that first uses it: the replicated data tier's members, each
+	// pinned to its zone by anti-affinity, whose copies in other zones are
+	// the redundancy. LRS writes are faster than ZRS ("the write latency for
+	// LRS disks is better than ZRS disks", Azure docs, "Redundancy options for
+	// managed disks"), and a member could not follow a ZRS disk into a zone
+	// that already has a member anyway.
+	ZonalDiskClass = "premium-disk-zonal-retain"
 	// NFSClass is Premium Azure Files over NFS, for shared (RWX) data.
 	NFSClass = "premium-nfs-retain"
 )
@@ -129,6 +138,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("creating storage class %s: %w", DiskClass, err)
 	}
+	zonal, err := storagev1.NewStorageClass(ctx, name+"-disk-zonal", &storagev1.StorageClassArgs{
+		Metadata:             &metav1.ObjectMetaArgs{Name: pulumi.String(ZonalDiskClass)},
+		Provisioner:          pulumi.String("disk.csi.azure.com"),
+		Parameters:           pulumi.StringMap{"skuName": pulumi.String("Premium_LRS"), "cachingMode": pulumi.String("ReadOnly")},
+		ReclaimPolicy:        retain,
+		AllowVolumeExpansion: pulumi.Bool(true),
+		// The disk is made in the zone the scheduler picked for the pod.
+		VolumeBindingMode: pulumi.String("WaitForFirstConsumer"),
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, fmt.Errorf("creating storage class %s: %w", ZonalDiskClass, err)
+	}
 	nfs, err := storagev1.NewStorageClass(ctx, name+"-nfs", &storagev1.StorageClassArgs{
 		Metadata:             &metav1.ObjectMetaArgs{Name: pulumi.String(NFSClass)},
 		Provisioner:          pulumi.String("file.csi.azure.com"),
@@ -141,7 +162,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("creating storage class %s: %w", NFSClass, err)
 	}
-	c.Classes = []pulumi.Resource{disk, nfs}
+	c.Classes = []pulumi.Resource{disk, zonal, nfs}
 
 	data := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}, protect...)
 	for _, s := range a.Shares {

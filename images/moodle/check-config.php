@@ -5,7 +5,8 @@ define('MOODLE_CONFIG_ONLY', true);
 foreach ([
     'MOODLE_DB_HOST' => 'mysql.data.svc.cluster.local', 'MOODLE_DB_NAME' => 'moodle',
     'MOODLE_DB_USER' => 'moodle', 'MOODLE_DB_PASSWORD' => 'pw', 'MOODLE_HOSTNAME' => 'learn.example.com',
-    'MOODLE_REDIS_SESSIONS_HOST' => 'redis-sessions.data.svc.cluster.local', 'MOODLE_REDIS_SESSIONS_PASSWORD' => 'a',
+    'MOODLE_REDIS_SESSIONS_HOST' => 'redis-sessions-leader.data.svc.cluster.local:6379,redis-sessions-follower.data.svc.cluster.local:6379', 'MOODLE_REDIS_SESSIONS_PASSWORD' => 'a',
+    'MOODLE_DB_READONLY_PORT' => '3307', 'MOODLE_DB_SSL' => 'require', 'MOODLE_DATA_TLS_DIR' => '/etc/moodle/data-tls',
     'MOODLE_REDIS_CACHE_HOST' => 'redis-cache.data.svc.cluster.local', 'MOODLE_REDIS_CACHE_PASSWORD' => 'b',
     'MOODLE_LANG' => 'de',
 ] as $k => $v) {
@@ -27,6 +28,11 @@ $checks = [
     'db type'        => $CFG->dbtype === 'mysqli',
     'client address' => $CFG->getremoteaddrconf === 3 && $CFG->reverseproxy === false,
     'no smtp unset'  => !isset($CFG->smtphosts),
+    'db tls'         => ($CFG->dboptions['ssl'] ?? '') === 'require',
+    'read replica'   => ($CFG->dboptions['readonly']['instance'][0] ?? null) === ['dbhost' => 'mysql.data.svc.cluster.local', 'dbport' => 3307],
+    'sessions seeds' => count(array_filter(explode(',', $CFG->session_redis_host))) >= 2,
+    'sessions tls'   => ($CFG->session_redis_encrypt['local_cert'] ?? '') === '/etc/moodle/data-tls/tls.crt',
+    'cache tls'      => $CFG->moodle_redis_cache_cafile === '/etc/moodle/data-tls/ca.crt',
 ];
 $failed = array_keys(array_filter($checks, fn($ok) => !$ok));
 if ($failed) {

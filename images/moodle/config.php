@@ -40,7 +40,29 @@ $CFG->dboptions = [
     'dbpersist'   => false,
     'dbport'      => (int) moodle_env('MOODLE_DB_PORT', '3306'),
     'dbcollation' => 'utf8mb4_unicode_ci',
+    // A primary that just failed over answers again within seconds; a
+    // request waits this long for a connection before it fails.
+    'connecttimeout' => 5,
 ];
+// The data tier is outside the mesh: every connection to MySQL is
+// encrypted ('require'; the server's name is not checked, Moodle's mysqli
+// driver has no option for a private CA: lib/dml/mysqli_native_moodle_database.php).
+if (getenv('MOODLE_DB_SSL')) {
+    $CFG->dboptions['ssl'] = getenv('MOODLE_DB_SSL');
+}
+// Reads go to the group's secondaries through the proxy's read port, with
+// Moodle's own read-replica support (lib/dml/moodle_read_slave_trait.php):
+// SELECTs outside transactions, on tables this request has not written in
+// the last `latency` seconds; writes, transactions, locks and sessions
+// stay on the primary. A read port with no secondary behind it refuses the
+// connection within connecttimeout, and Moodle reads from the primary.
+if (getenv('MOODLE_DB_READONLY_PORT')) {
+    $CFG->dboptions['readonly'] = [
+        'instance' => [['dbhost' => $CFG->dbhost, 'dbport' => (int) getenv('MOODLE_DB_READONLY_PORT')]],
+        'connecttimeout' => 2,
+        'latency' => 1,
+    ];
+}
 
 // One wwwroot for every pod; TLS ends at the Istio gateway.
 $CFG->wwwroot  = 'https://' . moodle_env('MOODLE_HOSTNAME');
@@ -63,10 +85,27 @@ $CFG->directorypermissions = 02770;
 // File locks on network storage are unreliable: locks live in the database.
 $CFG->lock_factory = '\core\lock\db_record_lock_factory';
 
-// Sessions in Redis (the "sessions" instance, which never evicts).
+// Sessions in Redis (the "sessions" cluster, which never evicts). Two or
+// more comma-separated seeds switch Moodle's handler to cluster mode
+// (lib/classes/session/redis.php); one host would silently stay in single
+// mode and fail on every key another shard holds.
 $CFG->session_handler_class = '\core\session\redis';
 $CFG->session_redis_host = moodle_env('MOODLE_REDIS_SESSIONS_HOST');
 $CFG->session_redis_port = 6379;
+// TLS to the data tier, with the stack's CA; the sessions cluster also
+// checks Moodle's own certificate. Its nodes are reached at the addresses
+// the cluster announces (CLUSTER SLOTS), which no certificate lists: the
+// chain is checked, not the name.
+$datatls = getenv('MOODLE_DATA_TLS_DIR') ?: '';
+if ($datatls !== '') {
+    $CFG->session_redis_encrypt = [
+        'cafile' => "$datatls/ca.crt",
+        'local_cert' => "$datatls/tls.crt",
+        'local_pk' => "$datatls/tls.key",
+        'verify_peer' => true,
+        'verify_peer_name' => false,
+    ];
+}
 $CFG->session_redis_auth = moodle_env('MOODLE_REDIS_SESSIONS_PASSWORD');
 $CFG->session_redis_prefix = 'sess_';
 $CFG->session_redis_acquire_lock_timeout = 120;
@@ -79,6 +118,8 @@ $CFG->session_redis_serializer_use_igbinary = false;
 // cache configuration from these two values, so every replica has the same.
 $CFG->moodle_redis_cache_host = moodle_env('MOODLE_REDIS_CACHE_HOST');
 $CFG->moodle_redis_cache_password = moodle_env('MOODLE_REDIS_CACHE_PASSWORD');
+// The cache instance's certificate names its Service: checked in full.
+$CFG->moodle_redis_cache_cafile = $datatls !== '' ? "$datatls/ca.crt" : '';
 
 // Moodle's own mail (password resets, notifications) through the stack's
 // SMTP relay; without MOODLE_SMTP_HOST Moodle uses PHP's mail(), which the

@@ -27,8 +27,9 @@ $configuration = [
     'serializer' => 1,   // Redis::SERIALIZER_PHP (igbinary is not in the image)
     'compressor' => 0,   // none
     'connectiontimeout' => 3,
-    'encryption' => false,
-    'cafile' => '',
+    // TLS with the data tier's CA (config.php), the host name checked.
+    'encryption' => ($CFG->moodle_redis_cache_cafile ?? '') !== '',
+    'cafile' => $CFG->moodle_redis_cache_cafile ?? '',
     'clustermode' => false,
 ];
 

@@ -66,7 +66,7 @@ var MeshMTLSStrict = Rule{
 // MeshInjection requires sidecars in every workload namespace.
 var MeshInjection = Rule{
 	ID:          "mesh-injection",
-	Description: "Every workload namespace (all but the platform's own) is labelled for Istio sidecar injection, so its traffic is mutual TLS.",
+	Description: "Every workload namespace (all but the platform's own) is labelled for Istio sidecar injection, so its traffic is mutual TLS; the data namespace may instead carry the data stores' own TLS certificates.",
 	Enforcement: Mandatory,
 	Check: perResource(func(s *Stack, r Resource) []string {
 		if r.Type != typeNamespace {
@@ -78,6 +78,11 @@ var MeshInjection = Rule{
 		}
 		labels, _ := r.Input("metadata.labels").(map[string]any)
 		if labels["istio-injection"] == "enabled" || labels["istio.io/rev"] != nil {
+			return nil
+		}
+		// The data namespace is outside the mesh by design (infra.MeshNamespaces):
+		// its stores speak TLS with the stack's certificates (data-tier-tls).
+		if name == dataNS && hasCertificateIn(s, dataNS) {
 			return nil
 		}
 		return []string{fmt.Sprintf("namespace %s is not labelled for sidecar injection", name)}
@@ -335,4 +340,15 @@ func subset(sel, labels map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// hasCertificateIn reports whether the stack issues a cert-manager
+// Certificate in namespace ns.
+func hasCertificateIn(s *Stack, ns string) bool {
+	for _, r := range s.Resources {
+		if r.Type == typeCertificate && r.String("metadata.namespace") == ns {
+			return true
+		}
+	}
+	return false
 }

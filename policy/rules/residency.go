@@ -27,6 +27,8 @@ func All() []Rule {
 		VolumesRetain,
 		HelmPinned,
 		DataNotExposed,
+		DataTierHA,
+		DataTierTLS,
 		BackupsScheduled,
 		ImagesPinned,
 		WebResilience,

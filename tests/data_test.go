@@ -88,7 +88,7 @@ func TestRenderedDataTier(t *testing.T) {
 		r := renderCLI(t, stacks.Program, "-stack", stack)
 		require.Equal(t, render.ExitOK, r.code, r.stderr)
 		for _, f := range []string{
-			"perconaservermysql-mysql.yaml", "deployment-ps-operator.yaml", "certificate-mysql-ssl.yaml",
+			"perconaservermysql-mysql.yaml", "deployment-percona-server-mysql-operator.yaml", "certificate-mysql-ssl.yaml",
 			"rediscluster-redis-sessions.yaml", "configmap-redis-sessions-config.yaml", "statefulset-redis-cache.yaml",
 			"cronjob-mysql-backup.yaml", "cronjob-files-snapshot.yaml", "secret-mysql-credentials.yaml", "secret-mysql-operator-users.yaml",
 		} {

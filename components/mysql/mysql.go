@@ -64,6 +64,9 @@ const (
 	// OperatorApp labels the operator's pods (the Deployment of this
 	// package, not the chart's, which runs no pod: see New).
 	OperatorApp = "ps-operator"
+	// OperatorDeployment is that Deployment (the chart's is OperatorRelease,
+	// scaled to zero): the operator's own name (deploy/operator.yaml).
+	OperatorDeployment = "percona-server-mysql-operator"
 
 	// ClusterName is the PerconaServerMySQL resource.
 	ClusterName = "mysql"
@@ -688,7 +691,7 @@ func operatorDeployment(ctx *pulumi.Context, name string, opts ...pulumi.Resourc
 		}
 	}
 	d, err := appsv1.NewDeployment(ctx, name+"-operator-deployment", &appsv1.DeploymentArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(OperatorApp), Namespace: pulumi.String(infra.NamespaceData), Labels: labels},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(OperatorDeployment), Namespace: pulumi.String(infra.NamespaceData), Labels: labels},
 		Spec: &appsv1.DeploymentSpecArgs{
 			// One pod with leader election: a second would only wait.
 			Replicas: pulumi.Int(1),

@@ -122,6 +122,8 @@ type flow struct {
 	peers []peer // nil: from/to anywhere
 	ports []int
 	udp   bool
+	// pods selects the namespace's pods the flow is for; nil: all of them.
+	pods map[string]string
 }
 
 // policy is one namespace's allows.
@@ -215,12 +217,16 @@ type cilium struct {
 
 func ns(name string) peer { return peer{namespace: name} }
 
+// workloadIdentity selects the pods that use Azure workload identity (the
+// webhook's label, set on the backup and restore Jobs' pods).
+var workloadIdentity = map[string]string{"azure.workload.identity/use": "true"}
+
 func (a *Args) policies() map[string]policy {
 	moodlePorts := append([]int{443}, a.MoodleEgressPorts...)
 	integrationPorts := append([]int{443}, a.IntegrationEgressPorts...)
 	m := a.Mesh
-	istiod := flow{"istiod", []peer{{namespace: m.ControlPlaneNamespace, pods: map[string]string{"app": "istiod"}}}, []int{15012}, false}
-	scrape := flow{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{15020, 15090}, false}
+	istiod := flow{"istiod", []peer{{namespace: m.ControlPlaneNamespace, pods: map[string]string{"app": "istiod"}}}, []int{15012}, false, nil}
+	scrape := flow{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{15020, 15090}, false, nil}
 	// Sidecars and the gateway fetch config and certificates from istiod.
 	var xdsClients []peer
 	for _, n := range append(slices.Clone(infra.MeshNamespaces), m.GatewayNamespace) {
@@ -229,85 +235,86 @@ func (a *Args) policies() map[string]policy {
 	return map[string]policy{
 		infra.NamespaceIstio: {
 			ingress: []flow{
-				{"xds", xdsClients, []int{15012}, false},
+				{"xds", xdsClients, []int{15012}, false, nil},
 				// The API server calls istiod's webhooks (15017) through the
 				// nodes, from addresses AKS does not publish.
-				{"webhooks", nil, []int{15017}, false},
-				{"monitoring", []peer{ns(infra.NamespaceMonitoring)}, []int{15014}, false},
+				{"webhooks", nil, []int{15017}, false, nil},
+				{"monitoring", []peer{ns(infra.NamespaceMonitoring)}, []int{15014}, false, nil},
 			},
 		},
 		infra.NamespaceIngress: {
 			ingress: []flow{
-				{"web", nil, []int{80, 443, 15021}, false},
+				{"web", nil, []int{80, 443, 15021}, false, nil},
 				// cert-manager's HTTP-01 solver pods answer the gateway here.
-				{"acme-solver", []peer{ns(infra.NamespaceIngress)}, []int{8089}, false},
+				{"acme-solver", []peer{ns(infra.NamespaceIngress)}, []int{8089}, false, nil},
 				scrape,
 				// cert-manager's HTTP-01 self-check: the site's public address
 				// is the gateway's load balancer, which Cilium resolves to the
 				// gateway pods for a client inside the cluster.
-				{"acme-self-check", []peer{ns(infra.NamespaceCertManager)}, []int{80}, false},
+				{"acme-self-check", []peer{ns(infra.NamespaceCertManager)}, []int{80}, false, nil},
 			},
 			egress: []flow{
 				istiod,
-				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MoodleWebPort}, false},
-				{"acme-solver", []peer{ns(infra.NamespaceIngress)}, []int{8089}, false},
+				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MoodleWebPort}, false, nil},
+				{"acme-solver", []peer{ns(infra.NamespaceIngress)}, []int{8089}, false, nil},
 			},
 		},
 		infra.NamespaceCertManager: {
 			ingress: []flow{
-				{"webhook", nil, []int{10250}, false},
-				{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{9402}, false},
+				{"webhook", nil, []int{10250}, false, nil},
+				{"prometheus", []peer{ns(infra.NamespaceMonitoring)}, []int{9402}, false, nil},
 			},
-			egress: []flow{{"acme-self-check", []peer{ns(m.GatewayNamespace)}, []int{80}, false}},
+			egress: []flow{{"acme-self-check", []peer{ns(m.GatewayNamespace)}, []int{80}, false, nil}},
 		},
 		infra.NamespaceMoodle: {
 			ingress: []flow{
-				{"gateway", []peer{ns(m.GatewayNamespace)}, []int{infra.MoodleWebPort}, false},
-				{"integrations", []peer{ns(infra.NamespaceIntegrations)}, []int{infra.MoodleWebPort}, false},
+				{"gateway", []peer{ns(m.GatewayNamespace)}, []int{infra.MoodleWebPort}, false, nil},
+				{"integrations", []peer{ns(infra.NamespaceIntegrations)}, []int{infra.MoodleWebPort}, false, nil},
 				scrape,
 			},
 			egress: []flow{
 				istiod,
-				{"data", []peer{ns(infra.NamespaceData)}, infra.DataClientPorts, false},
-				{"internet", internet, moodlePorts, false},
+				{"data", []peer{ns(infra.NamespaceData)}, infra.DataClientPorts, false, nil},
+				{"internet", internet, moodlePorts, false, nil},
 			},
 		},
 		// Outside the mesh: no istiod, no 15020; the exporters are scraped on
 		// their own ports.
 		infra.NamespaceData: {
 			ingress: []flow{
-				{"moodle", []peer{ns(infra.NamespaceMoodle)}, infra.DataClientPorts, false},
-				{"peers", []peer{ns(infra.NamespaceData)}, infra.DataPeerPorts, false},
-				{"exporters", []peer{ns(infra.NamespaceMonitoring)}, infra.DataMetricsPorts, false},
+				{"moodle", []peer{ns(infra.NamespaceMoodle)}, infra.DataClientPorts, false, nil},
+				{"peers", []peer{ns(infra.NamespaceData)}, infra.DataPeerPorts, false, nil},
+				{"exporters", []peer{ns(infra.NamespaceMonitoring)}, infra.DataMetricsPorts, false, nil},
 			},
 			egress: []flow{
-				{"peers", []peer{ns(infra.NamespaceData)}, infra.DataPeerPorts, false},
+				{"peers", []peer{ns(infra.NamespaceData)}, infra.DataPeerPorts, false, nil},
 				// Backups: the blob private endpoint, and Entra ID for the
-				// workload identity token.
-				{"backup-account", []peer{{cidr: a.EndpointSubnet}}, []int{443}, false},
-				{"entra-id", internet, []int{443}, false},
+				// workload identity token; only the pods that use workload
+				// identity (no member, proxy or operator reaches the internet).
+				{"backup-account", []peer{{cidr: a.EndpointSubnet}}, []int{443}, false, workloadIdentity},
+				{"entra-id", internet, []int{443}, false, workloadIdentity},
 			},
 		},
 		infra.NamespaceIntegrations: {
 			ingress: []flow{scrape},
 			egress: []flow{
 				istiod,
-				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MoodleWebPort}, false},
-				{"internet", internet, integrationPorts, false},
+				{"moodle", []peer{ns(infra.NamespaceMoodle)}, []int{infra.MoodleWebPort}, false, nil},
+				{"internet", internet, integrationPorts, false, nil},
 			},
 		},
 		infra.NamespaceMonitoring: {
 			ingress: []flow{
-				{"same-namespace", []peer{ns(infra.NamespaceMonitoring)}, nil, false},
+				{"same-namespace", []peer{ns(infra.NamespaceMonitoring)}, nil, false, nil},
 				// The API server calls the prometheus-operator's admission
 				// webhook (PrometheusRule validation) through the nodes, as for
 				// cert-manager's and istiod's webhooks.
-				{"webhook", nil, []int{10250}, false},
+				{"webhook", nil, []int{10250}, false, nil},
 			},
 			egress: []flow{
 				istiod,
 				// Prometheus scrapes every namespace's pods.
-				{"scrape", []peer{{namespace: "*"}}, nil, false},
+				{"scrape", []peer{{namespace: "*"}}, nil, false, nil},
 			},
 		},
 	}
@@ -450,7 +457,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
 		return nil, fmt.Errorf("registering namespaces component %q: %w", name, err)
 	}
-	dns := flow{"dns", []peer{{namespace: "kube-system", pods: map[string]string{"k8s-app": "kube-dns"}}}, []int{53}, true}
+	dns := flow{"dns", []peer{{namespace: "kube-system", pods: map[string]string{"k8s-app": "kube-dns"}}}, []int{53}, true, nil}
 	pols, cil := a.policies(), a.ciliumPolicies()
 	for _, n := range a.Mesh.Namespaces() {
 		labels := map[string]string{
@@ -505,8 +512,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		for _, f := range pol.egress {
 			rule := networkingv1.NetworkPolicyEgressRuleArgs{To: peers(f.peers), Ports: ports(f)}
+			podSel := &metav1.LabelSelectorArgs{}
+			if f.pods != nil {
+				podSel = selector(f.pods)
+			}
 			if err := mk("allow-out-"+f.name, networkingv1.NetworkPolicySpecArgs{
-				PodSelector: &metav1.LabelSelectorArgs{},
+				PodSelector: podSel,
 				PolicyTypes: pulumi.StringArray{pulumi.String("Egress")},
 				Egress:      networkingv1.NetworkPolicyEgressRuleArray{rule},
 			}); err != nil {

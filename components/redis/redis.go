@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
 	"github.com/fieldcert/moodle-aks/components/internal/helm"
@@ -47,7 +46,6 @@ const (
 	// OperatorChartVersion installs operator 0.26.0 (0.22.0 and later no
 	// longer reset and flush a cluster it finds broken: commit c8aeadfe).
 	OperatorChartVersion = "0.26.1"
-	OperatorImage        = "quay.io/opstree/redis-operator:v0.26.0"
 	OperatorRelease      = "redis-operator"
 	// OperatorApp is the operator pods' "name" label (the chart's selector).
 	OperatorApp = "redis-operator"
@@ -323,7 +321,6 @@ func (a *Args) ClusterSpec() map[string]any {
 // values.yaml at 0bc34813).
 type operatorValues struct {
 	RedisOperator struct {
-		ImageTag        string            `json:"imageTag"`
 		ImagePullPolicy string            `json:"imagePullPolicy"`
 		WatchNamespace  string            `json:"watchNamespace"`
 		Webhook         bool              `json:"webhook"`
@@ -346,7 +343,9 @@ type operatorValues struct {
 // OperatorValues are the values New installs the chart with.
 func OperatorValues() operatorValues {
 	var v operatorValues
-	v.RedisOperator.ImageTag = OperatorImage[strings.LastIndex(OperatorImage, ":")+1:]
+	// The image is the chart's appVersion (v0.26.0): the chart's version
+	// pins it (templates/operator-deployment.yaml: imageTag defaults to
+	// "v" + .Chart.AppVersion).
 	v.RedisOperator.ImagePullPolicy = "IfNotPresent"
 	// A Role in the data namespace, watching only it (the CRDs come with
 	// the chart, cluster-wide).

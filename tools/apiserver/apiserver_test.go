@@ -53,6 +53,11 @@ var knownWarnings = []knownWarning{
 		Why: "Cilium's own CRD (v1.18.6, as AKS installs it) declares FQDN patterns with an OpenAPI format the API server does not validate; the field is still a string",
 	},
 	{
+		Object: "Deployment data/ps-operator", Contains: `would violate PodSecurity "restricted:latest"`,
+		Why: "the ps-operator chart's own Deployment sets neither seccomp nor dropped capabilities and has no values for them; the program installs it with replicaCount 0 " +
+			"(no pod, so admission refuses nothing) and runs the same operator from its restricted Deployment data/percona-server-mysql-operator (components/mysql)",
+	},
+	{
 		Object: "DaemonSet istio-system/istio-cni-node", Contains: `would violate PodSecurity "restricted:latest"`,
 		Why: "the Istio CNI node agent writes the node's CNI configuration (hostPath, root, NET_ADMIN): istio-system enforces privileged for it, " +
 			"and warns and audits at restricted so that any other pod there is flagged",
@@ -542,6 +547,24 @@ spec:
   egress:
   - toEntities: [nodes]
 `, "spec.egress[0].toEntities[0]"},
+		{"MySQL group below three members without the unsafe flag (the CRD's CEL rules)", `
+apiVersion: ps.percona.com/v1
+kind: PerconaServerMySQL
+metadata: {name: small, namespace: data}
+spec:
+  crVersion: 1.1.0
+  mysql: {clusterType: group-replication, size: 1, image: percona/percona-server:8.4.8-8.1}
+  proxy: {haproxy: {enabled: true, size: 1, image: percona/haproxy:2.8.18-1}}
+`, "requires 'unsafeFlags.mysqlSize: true'"},
+		{"Redis Cluster with an unknown field", `
+apiVersion: redis.redis.opstreelabs.in/v1beta2
+kind: RedisCluster
+metadata: {name: bad, namespace: data}
+spec:
+  clusterSize: 3
+  kubernetesConfig: {image: quay.io/opstree/redis:v7.4.6}
+  redisLeader: {replica: 3}
+`, "spec.redisLeader.replica"},
 		{"namespace that does not exist", `
 apiVersion: v1
 kind: ConfigMap

@@ -16,6 +16,9 @@ type Pod struct {
 	Namespace, Kind, Name string
 	Meta                  metav1.ObjectMeta
 	Spec                  corev1.PodSpec
+	// Replicas is the workload's spec.replicas where it sets one: zero
+	// makes no pod.
+	Replicas *int
 }
 
 // String names the workload.
@@ -58,9 +61,19 @@ func Pods(objs []Object, defaultNS string) ([]Pod, error) {
 		if ns == "" {
 			ns = defaultNS
 		}
-		out = append(out, Pod{Namespace: ns, Kind: o.Kind(), Name: o.Name(), Meta: t.ObjectMeta, Spec: t.Spec})
+		pod := Pod{Namespace: ns, Kind: o.Kind(), Name: o.Name(), Meta: t.ObjectMeta, Spec: t.Spec}
+		if n, ok := o.Get("spec.replicas").(float64); ok && (o.Kind() == "Deployment" || o.Kind() == "StatefulSet") {
+			r := int(n)
+			pod.Replicas = &r
+		}
+		out = append(out, pod)
 	}
-	return out, nil
+	// The pods the data tier's operators make from their resources.
+	op, err := operatorPods(objs)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, op...), nil
 }
 
 // Evaluator runs Kubernetes' own Pod Security admission checks.

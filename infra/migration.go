@@ -99,6 +99,9 @@ func (v *validator) migration(c *Config) {
 	if c.DatabaseMove.ImportRun < 0 {
 		v.fail("databaseMove.importRun", "%d must be 0 (not imported yet) or a run number", c.DatabaseMove.ImportRun)
 	}
+	if c.DatabaseMove.KeepSingleInstance && c.DatabaseMove.ImportRun > 0 && !c.MaintenanceMode {
+		v.fail("databaseMove.importRun", "imports the single instance while Moodle may still write to it: set maintenanceMode: true for the import, and retire the single instance (keepSingleInstance: false) before maintenance ends (docs/database-move.md)")
+	}
 	if c.DatabaseMove.ImportRun > 0 && c.Migration.ImportDatabase && c.Migration.Enabled() {
 		v.fail("databaseMove.importRun", "and migration.importDatabase both import into the cluster: run one, then the other")
 	}

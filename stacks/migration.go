@@ -12,7 +12,8 @@ import (
 // migration runs the copy of an old Moodle and the pre-cut-over load test
 // when their run numbers are set (docs/migration.md).
 func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
-	if !cfg.Migration.Enabled() && cfg.LoadTest.Run == 0 {
+	move := cfg.DatabaseMove.Legacy() && cfg.DatabaseMove.Imported()
+	if !cfg.Migration.Enabled() && cfg.LoadTest.Run == 0 && !move {
 		return nil
 	}
 	target := r.Cluster.IngressIPAddress
@@ -20,8 +21,14 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 		target = pulumi.String(cfg.LoadTest.TargetIP).ToStringOutput()
 	}
 	var upgrade *corev1.PodSpecArgs
-	if cfg.Migration.ImportDatabase {
+	if cfg.Migration.ImportDatabase || move {
 		upgrade = r.Moodle.UpgradePod()
+	}
+	// The database move: the single instance, still running, into the
+	// cluster's primary (docs/database-move.md).
+	var mv *migration.Move
+	if move {
+		mv = &migration.Move{Run: cfg.DatabaseMove.ImportRun, SourceHost: r.MySQL.LegacyHost, SourcePassword: r.MySQL.RootPassword}
 	}
 	m, err := migration.New(ctx, "migration", &migration.Args{
 		Migration:   cfg.Migration,
@@ -37,6 +44,7 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 		IngressIP:   target,
 		InsecureTLS: cfg.ACMEEnvironment == "staging",
 		OnJobsPool:  cfg.JobsPool.Enabled,
+		Move:        mv,
 		DependsOn:   r.workloadDeps(r.Moodle.Upgraded), // not two upgrades at once
 	}, pulumi.Providers(r.Cluster.Provider))
 	if err != nil {

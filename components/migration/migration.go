@@ -84,8 +84,21 @@ type Args struct {
 	InsecureTLS bool
 	// OnJobsPool runs the copy Jobs on the jobs pool.
 	OnJobsPool bool
+	// Move imports the single-instance database of the versions before the
+	// cluster into the cluster's primary (infra.DatabaseMove; optional).
+	Move *Move
 	// DependsOn are created first: namespaces, volumes, MySQL, Moodle.
 	DependsOn []pulumi.Resource
+}
+
+// Move is a stack's move from its single-instance MySQL into the cluster.
+type Move struct {
+	// Run numbers the import (databaseMove.importRun > 0).
+	Run int
+	// SourceHost is the single instance's Service; SourcePassword its root
+	// password (secret).
+	SourceHost     string
+	SourcePassword pulumi.StringInput
 }
 
 func (a *Args) validate() error {
@@ -102,6 +115,9 @@ func (a *Args) validate() error {
 			errs = append(errs, errors.New("importDatabase needs dbHost, dbName, dbUser, the password, mysqlImage and upgradePod"))
 		}
 	}
+	if a.Move != nil && (a.Move.Run < 1 || a.Move.SourceHost == "" || a.Move.SourcePassword == nil || a.MySQLImage == "" || a.UpgradePod == nil) {
+		errs = append(errs, errors.New("the database move needs a run number, the source's host and password, mysqlImage and upgradePod"))
+	}
 	if a.LoadTest.Run > 0 && (a.K6Image == "" || a.Hostname == "" || a.IngressIP == nil || len(a.LoadTest.Paths) == 0) {
 		errs = append(errs, errors.New("the load test needs k6Image, hostname, ingressIP and paths"))
 	}
@@ -117,6 +133,8 @@ type Migration struct {
 
 	// FilesJob, DBJob, UpgradeJob and LoadTestJob are the Jobs' names, or "".
 	FilesJob, DBJob, UpgradeJob, LoadTestJob string
+	// MoveJob and MoveUpgradeJob are the database move's, or "".
+	MoveJob, MoveUpgradeJob string
 }
 
 // FilesScript copies moodledata and compares the content store. Deltas
@@ -229,8 +247,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, err
 		}
 	}
+	if a.Move != nil {
+		if err := a.moveJobs(ctx, name, c, in); err != nil {
+			return nil, err
+		}
+	}
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"filesJob": pulumi.String(c.FilesJob), "dbJob": pulumi.String(c.DBJob), "upgradeJob": pulumi.String(c.UpgradeJob), "loadTestJob": pulumi.String(c.LoadTestJob),
+		"moveJob": pulumi.String(c.MoveJob), "moveUpgradeJob": pulumi.String(c.MoveUpgradeJob),
 	}); err != nil {
 		return nil, fmt.Errorf("registering outputs of migration %q: %w", name, err)
 	}
@@ -476,5 +500,76 @@ func (a *Args) loadTest(ctx *pulumi.Context, name string, c *Migration, in []pul
 	a.jobsPool(pod) // the load generator should not compete with Moodle for its nodes
 	c.LoadTestJob = "loadtest-" + strconv.Itoa(l.Run)
 	_, err = job(ctx, name, c.LoadTestJob, ns, "loadtest", pod, 4*3600, false, in)
+	return err
+}
+
+// MoveSecret holds the single instance's root password for the move.
+const MoveSecret = "database-move-source"
+
+// moveJobs dumps the single instance into the cluster's primary (the
+// migration's DBScript: the same dump, import and row-count check), then
+// runs Moodle's upgrade on it, as the migration does after an import.
+func (a *Args) moveJobs(ctx *pulumi.Context, name string, c *Migration, in []pulumi.ResourceOption) error {
+	ns := infra.NamespaceMoodle
+	run := strconv.Itoa(a.Move.Run)
+	meta := func(n string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: pulumi.String(ns), Labels: pulumi.StringMap{infra.AppLabel: pulumi.String("database-move")}}
+	}
+	secret, err := corev1.NewSecret(ctx, name+"-move-secret", &corev1.SecretArgs{
+		Metadata:   meta(MoveSecret),
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{"password": a.Move.SourcePassword},
+	}, append(in, pulumi.AdditionalSecretOutputs([]string{"stringData", "data"}))...)
+	if err != nil {
+		return fmt.Errorf("creating the database move's secret: %w", err)
+	}
+	scripts, err := corev1.NewConfigMap(ctx, name+"-move-scripts", &corev1.ConfigMapArgs{
+		Metadata: meta("database-move-scripts"),
+		Data:     pulumi.StringMap{"db.sh": pulumi.String(DBScript)},
+	}, in...)
+	if err != nil {
+		return fmt.Errorf("creating the database move's script: %w", err)
+	}
+	pod := &corev1.PodSpecArgs{
+		// No Azure access: the default service account, without a token.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		SecurityContext:              pods.RunAs(mysqlUID),
+		Containers: corev1.ContainerArray{corev1.ContainerArgs{
+			Name: pulumi.String("db"), Image: pulumi.String(a.MySQLImage),
+			Command: pulumi.ToStringArray([]string{"/scripts/db.sh"}),
+			Env: corev1.EnvVarArray{
+				pods.Value("SOURCE_HOST", a.Move.SourceHost), pods.Value("SOURCE_PORT", strconv.Itoa(infra.MySQLPort)),
+				pods.Value("SOURCE_DB", infra.MoodleDatabase), pods.Value("SOURCE_USER", "root"),
+				pods.FromSecret("SOURCE_PASSWORD", MoveSecret, "password"),
+				pods.FromSecret("MOODLE_DB_HOST", infra.MoodleDBSecret, "host"),
+				pods.FromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
+				pods.FromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
+				pods.FromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
+				pods.FromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
+				pods.Value("HOME", "/tmp"),
+			},
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
+				Limits:   pulumi.StringMap{"memory": pulumi.String("2Gi")},
+			},
+			SecurityContext: pods.Restricted(),
+			VolumeMounts: corev1.VolumeMountArray{
+				corev1.VolumeMountArgs{Name: pulumi.String("scripts"), MountPath: pulumi.String("/scripts"), ReadOnly: pulumi.Bool(true)},
+				corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+			},
+		}},
+		Volumes: corev1.VolumeArray{
+			corev1.VolumeArgs{Name: pulumi.String("scripts"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String("database-move-scripts"), DefaultMode: pulumi.Int(0o555)}},
+			corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}},
+		},
+	}
+	a.jobsPool(pod)
+	c.MoveJob = "move-db-" + run
+	imported, err := job(ctx, name, c.MoveJob, ns, "move", pod, 6*3600, true, append(in, pulumi.DependsOn([]pulumi.Resource{secret, scripts})))
+	if err != nil {
+		return err
+	}
+	c.MoveUpgradeJob = "move-upgrade-" + run
+	_, err = job(ctx, name, c.MoveUpgradeJob, ns, "move-upgrade", a.UpgradePod, 3*3600, true, append(in, pulumi.DependsOn([]pulumi.Resource{imported})))
 	return err
 }

@@ -94,6 +94,10 @@ type Args struct {
 	// ExporterImage is the Apache exporter sidecar of the web pods, pinned
 	// (required): Prometheus reads workers and requests from it.
 	ExporterImage string
+	// DatabaseEndpoint is where Moodle's database secret points (host:port):
+	// the web pods roll when it changes, because a container reads its
+	// environment only when it starts (a stack's database move).
+	DatabaseEndpoint string
 	// DataIssuer is the ClusterIssuer of the data tier's CA: Moodle's client
 	// certificate comes from it, and its ca.crt checks the data stores'
 	// servers (required).
@@ -470,9 +474,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: labels, Annotations: pulumi.StringMap{
 					// Istio merges these with the sidecar's metrics on 15020.
-					"prometheus.io/scrape": pulumi.String("true"),
-					"prometheus.io/port":   pulumi.String(strconv.Itoa(exporterPort)),
-					"prometheus.io/path":   pulumi.String("/metrics"),
+					"prometheus.io/scrape":      pulumi.String("true"),
+					"prometheus.io/port":        pulumi.String(strconv.Itoa(exporterPort)),
+					"prometheus.io/path":        pulumi.String("/metrics"),
+					"moodle.fieldcert/database": pulumi.String(a.DatabaseEndpoint),
 				}},
 				Spec: spec,
 			},

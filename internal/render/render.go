@@ -44,6 +44,10 @@ type Options struct {
 	Program pulumi.RunFunc
 	// Rules are the policy rules to evaluate (rules.All()).
 	Rules []rules.Rule
+	// Previous is a folder with an earlier render of the stack (what it
+	// runs): a render that would abandon, replace or shrink one of its
+	// database disks is refused as invalid config. Empty: no comparison.
+	Previous string
 }
 
 // Result is what a render produced.
@@ -77,6 +81,15 @@ func Render(opts Options) (*Result, error) {
 		return nil, fmt.Errorf("running the program for stack %q: %w", opts.Stack, err)
 	}
 	res := &Result{Config: cfg, Resources: rec.Resources(), PackConfig: rules.PackConfig(opts.Rules, cfg.PolicyEnforcement)}
+	if opts.Previous != "" {
+		prev, err := readPrevious(opts.Previous)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckDatabaseVolumes(prev, res.Resources, cfg.DatabaseMove); err != nil {
+			return nil, &ConfigError{fmt.Errorf("%w\n(compared with the render in %s; -previous none skips the comparison, for a stack that was never deployed)", err, opts.Previous)}
+		}
+	}
 	res.Manifests, err = Manifests(res.Resources)
 	if err != nil {
 		return nil, err
@@ -103,9 +116,10 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output `DIR` (default rendered/NAME)")
 	file := fs.String("config", "", "stack config `FILE` to use instead of Pulumi.NAME.yaml")
 	dir := fs.String("dir", ".", "project `DIR` holding Pulumi.yaml")
+	previous := fs.String("previous", "", "`DIR` of the render the stack runs now (default: the output DIR's resources.json, if any; none: no comparison): a render that drops, replaces or shrinks a database disk is refused (exit 2)")
 	day := fs.String("date", "", "deploy `DATE` (YYYY-MM-DD) the version checks use instead of today (sets "+infra.DateEnv+")")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./cmd/render [-stack NAME] [-out DIR] [-config FILE] [-dir DIR]")
+		fmt.Fprintln(stderr, "usage: go run ./cmd/render [-stack NAME] [-out DIR] [-config FILE] [-dir DIR] [-date YYYY-MM-DD] [-previous DIR|none]")
 		fmt.Fprintln(stderr, "Renders a region stack offline under Pulumi mocks. Exit 0: rendered; 1: mandatory policy violations; 2: invalid config or program error.")
 		fmt.Fprintln(stderr, "Versions are checked against their support dates on -date (default: "+infra.DateEnv+", else today); warnings go to stderr.")
 		fs.PrintDefaults()
@@ -115,6 +129,12 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 	}
 	if *out == "" {
 		*out = filepath.Join("rendered", *stack)
+	}
+	switch *previous {
+	case "":
+		*previous = *out
+	case "none":
+		*previous = ""
 	}
 	if *day != "" {
 		// The program reads the date where the engine runs it too, so the
@@ -130,7 +150,7 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 			return ExitInvalid
 		}
 	}
-	res, err := Render(Options{Dir: *dir, Stack: *stack, ConfigFile: *file, Out: *out, Program: program, Rules: rules.All()})
+	res, err := Render(Options{Dir: *dir, Stack: *stack, ConfigFile: *file, Out: *out, Program: program, Rules: rules.All(), Previous: *previous})
 	if err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {

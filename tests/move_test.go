@@ -80,6 +80,12 @@ func TestDatabaseMoveFromTheSingleInstance(t *testing.T) {
 	_, ok = find(r.resources, "kubernetes:batch/v1:Job", "migration-move")
 	assert.False(t, ok, "no import yet")
 	assert.Empty(t, r.violations, "a moving prod stack passes the policies")
+	// The old sessions Redis is gone from the program; Pulumi would stop at
+	// it (protected): the render says so and names the command.
+	sessions := "urn:pulumi:prod::moodle-aks::moodle:redis:Redis$kubernetes:apps/v1:StatefulSet::redis-sessions"
+	assert.Contains(t, r.stderr, "render prod: warning: "+sessions+" is protected in what the stack runs and this program no longer declares it")
+	assert.Contains(t, r.stderr, "pulumi state unprotect '"+sessions+"'")
+	assert.NotContains(t, r.stderr, "StatefulSet::mysql-statefulset is protected", "the kept single instance is still declared")
 	step1 := r.out
 
 	// Step 2 refused outside maintenance: Moodle could write to the
@@ -107,6 +113,7 @@ func TestDatabaseMoveFromTheSingleInstance(t *testing.T) {
 	assert.Equal(t, "mysql-haproxy.data.svc.cluster.local:3306", webDatabase(t, r.resources), "the web pods roll onto the cluster's primary")
 	_, ok = find(r.resources, "kubernetes:apps/v1:StatefulSet", "mysql-statefulset")
 	assert.True(t, ok, "the single instance stays until it is retired")
+	assert.NotContains(t, r.stderr, "state unprotect", "nothing protected is dropped in this step")
 	step2 := r.out
 
 	// Step 3: retire it (its disk stays, Retain); maintenance off.
@@ -115,6 +122,7 @@ func TestDatabaseMoveFromTheSingleInstance(t *testing.T) {
 	require.Equal(t, render.ExitOK, r.code, r.stderr)
 	_, ok = find(r.resources, "kubernetes:apps/v1:StatefulSet", "mysql-statefulset")
 	assert.False(t, ok)
+	assert.Contains(t, r.stderr, "pulumi state unprotect 'urn:pulumi:prod::moodle-aks::moodle:mysql:MySQL$kubernetes:apps/v1:StatefulSet::mysql-statefulset'", "retiring it needs it unprotected first")
 
 	// Retiring it without the import is refused.
 	r = renderCLI(t, stacks.Program, "-stack", "prod", "-config", stackFileWith(t, "prod", map[string]string{"databaseMove": "{keepSingleInstance: false}"}), "-previous", step1)

@@ -476,7 +476,8 @@ func OperatorValues() operatorValues {
 // not ("There are no unprivileged user accounts created by default",
 // k8sps-docs users.md), through the proxy's write port, as root. Safe to
 // run again: IF NOT EXISTS, and ALTER USER keeps the passwords current.
-// REQUIRE SSL: neither user can log in without TLS.
+// REQUIRE SSL: neither user can log in without TLS. No backquotes: the
+// here-document expands them (the database's name needs none).
 const usersScript = `set -eu
 export MYSQL_PWD="$ROOT_PASSWORD"
 for i in $(seq 1 60); do
@@ -484,10 +485,10 @@ for i in $(seq 1 60); do
   echo "waiting for the primary through $MYSQL_HOST:$MYSQL_PORT ($i)"; sleep 5
 done
 mysql --ssl-mode=REQUIRED -h"$MYSQL_HOST" -P"$MYSQL_PORT" -uroot <<SQL
-CREATE DATABASE IF NOT EXISTS ` + "`" + infra.MoodleDatabase + "`" + ` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE DATABASE IF NOT EXISTS ` + infra.MoodleDatabase + ` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE USER IF NOT EXISTS '` + infra.MoodleDBUser + `'@'%' IDENTIFIED BY '${MOODLE_PASSWORD}' REQUIRE SSL;
 ALTER USER '` + infra.MoodleDBUser + `'@'%' IDENTIFIED BY '${MOODLE_PASSWORD}' REQUIRE SSL;
-GRANT ALL PRIVILEGES ON ` + "`" + infra.MoodleDatabase + "`" + `.* TO '` + infra.MoodleDBUser + `'@'%';
+GRANT ALL PRIVILEGES ON ` + infra.MoodleDatabase + `.* TO '` + infra.MoodleDBUser + `'@'%';
 CREATE USER IF NOT EXISTS '` + BackupUser + `'@'%' IDENTIFIED BY '${BACKUP_PASSWORD}' REQUIRE SSL;
 ALTER USER '` + BackupUser + `'@'%' IDENTIFIED BY '${BACKUP_PASSWORD}' REQUIRE SSL;
 GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, PROCESS, RELOAD, REPLICATION CLIENT ON *.* TO '` + BackupUser + `'@'%';

@@ -41,11 +41,17 @@ if (array_key_exists(STORE, $writer->get_all_stores())) {
     $writer->add_store_instance(STORE, 'redis', $configuration);
     $action = 'added';
 }
-// Redis first; the file and static defaults stay as fallbacks for any cache
-// definition that Redis cannot hold.
+// Redis alone. A second store here would not be a fallback but a chain,
+// and set_mode_mappings gives the stores rising sort values while
+// core_cache\config::load sorts them falling: the last store listed becomes
+// the primary (cache/classes/config_writer.php set_mode_mappings,
+// config.php sort_mappings). Listing the file store second made the shared
+// NFS file store every application cache's primary, with Redis behind it.
+// A definition Redis cannot hold still gets the mode's default store:
+// core_cache\helper::get_stores_suitable_for_definition falls back to it.
 $writer->set_mode_mappings([
-    store::MODE_APPLICATION => [STORE, 'default_application'],
-    store::MODE_SESSION => [STORE, 'default_session'],
+    store::MODE_APPLICATION => [STORE],
+    store::MODE_SESSION => [STORE],
     store::MODE_REQUEST => ['default_request'],
 ]);
 cli_writeln("configure-caches: $action store " . STORE . " at {$configuration['server']}; application and session caches use it");

@@ -36,7 +36,15 @@ mysqli_report(MYSQLI_REPORT_OFF);
 $db = mysqli_init();
 $db->options(MYSQLI_OPT_CONNECT_TIMEOUT, 3);
 $port = (int) ($CFG->dboptions['dbport'] ?? 3306);
-if (!@$db->real_connect($CFG->dbhost, $CFG->dbuser, $CFG->dbpass, $CFG->dbname, $port)) {
+// TLS as Moodle's own driver connects (the data tier's users require it).
+$flags = 0;
+if (!empty($CFG->dboptions['ssl'])) {
+    $flags = MYSQLI_CLIENT_SSL;
+    if ($CFG->dboptions['ssl'] === 'verify-full') {
+        $flags |= MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT;
+    }
+}
+if (!@$db->real_connect($CFG->dbhost, $CFG->dbuser, $CFG->dbpass, $CFG->dbname, $port, null, $flags)) {
     unready('database: ' . mysqli_connect_error());
 }
 $result = $db->query('SELECT 1 FROM ' . $CFG->prefix . 'config LIMIT 1');

@@ -8,6 +8,8 @@
 #   moodle-admin maintenance on|off
 #   moodle-admin configure-caches  point the application and session caches
 #                                  at the cache Redis (also part of upgrade)
+#   moodle-admin logout-all        log every user out (every session key on
+#                                  every master of the sessions cluster)
 #   moodle-admin sync-code         copy the image's code onto the add-on share
 #                                  (pluginMode: share), keeping UI-installed
 #                                  plugins and removing what the release removed
@@ -114,9 +116,10 @@ case "${1:-}" in
 upgrade) upgrade ;;
 maintenance) maintenance "${2:-}" ;;
 configure-caches) $php "$lib/configure-caches.php" ;;
+logout-all) $php "$lib/logout-all.php" ;;
 sync-code) sync_code ;;
 *)
-  echo "usage: moodle-admin upgrade | maintenance on|off | configure-caches | sync-code" >&2
+  echo "usage: moodle-admin upgrade | maintenance on|off | configure-caches | logout-all | sync-code" >&2
   exit 2
   ;;
 esac

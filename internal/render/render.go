@@ -58,6 +58,9 @@ type Result struct {
 	Violations []rules.Violation
 	// PackConfig is the stack's policy pack config (policy-config.json).
 	PackConfig map[string]any
+	// Warnings are what the comparison with -previous found that does not
+	// stop the render (the config's own are in Config.Warnings).
+	Warnings []string
 }
 
 // Render loads the stack's config, runs the program under mocks, evaluates
@@ -89,6 +92,7 @@ func Render(opts Options) (*Result, error) {
 		if err := CheckDatabaseVolumes(prev, res.Resources, cfg.DatabaseMove); err != nil {
 			return nil, &ConfigError{fmt.Errorf("%w\n(compared with the render in %s; -previous none skips the comparison, for a stack that was never deployed)", err, opts.Previous)}
 		}
+		res.Warnings = append(res.Warnings, DroppedProtected(prev, res.Resources)...)
 	}
 	res.Manifests, err = Manifests(res.Resources)
 	if err != nil {
@@ -160,7 +164,7 @@ func Main(args []string, program pulumi.RunFunc, stdout, stderr io.Writer) int {
 		}
 		return ExitInvalid
 	}
-	for _, w := range res.Config.Warnings {
+	for _, w := range append(append([]string{}, res.Config.Warnings...), res.Warnings...) {
 		fmt.Fprintf(stderr, "render %s: warning: %s\n", *stack, w)
 	}
 	mandatory := 0

@@ -110,6 +110,28 @@ func CheckDatabaseVolumes(prev, next []rules.Resource, move infra.DatabaseMove) 
 	return errors.Join(errs...)
 }
 
+// DroppedProtected warns of each protected resource of the previous render
+// (or state) that this render no longer declares: `pulumi up` stops at it
+// ("refusing to delete protected resource") until someone unprotects it in
+// the state, which is what the database move's runbook says to do once the
+// data is elsewhere (docs/database-move.md). Protected resources are also
+// retained, so unprotecting and deleting them from the state leaves them
+// (and their disks) in the cluster.
+func DroppedProtected(prev, next []rules.Resource) []string {
+	declared := map[string]bool{}
+	for _, r := range next {
+		declared[r.URN] = true
+	}
+	var out []string
+	for _, r := range prev {
+		if r.Protect && r.URN != "" && !declared[r.URN] {
+			out = append(out, fmt.Sprintf("%s is protected in what the stack runs and this program no longer declares it: `pulumi up` stops at it until its data is moved and you run `pulumi state unprotect '%s'` (it stays in the cluster, retained; docs/database-move.md)", r.URN, r.URN))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // readPrevious reads what the stack runs: the resources.json of a previous
 // render in a folder, or a Pulumi stack export (`pulumi stack export`: the
 // state's resources with their inputs), or nil when there is neither.

@@ -100,8 +100,9 @@ type probe struct {
 }
 
 type podSpec struct {
-	Containers []container `yaml:"containers"`
-	Volumes    []struct {
+	InitContainers []container `yaml:"initContainers"`
+	Containers     []container `yaml:"containers"`
+	Volumes        []struct {
 		Name string `yaml:"name"`
 	} `yaml:"volumes"`
 }
@@ -233,11 +234,12 @@ type site struct {
 	holder  *exec.Cmd
 	df      dockerfile
 	secrets map[string]map[string]string
-	dbPort  int
+	data    dataTier
 	procs   []*exec.Cmd
 	apache  *exec.Cmd
 	apacheL *syncBuffer
-	created []string // mount points created on the host, removed at the end
+	created []string    // mount points created on the host, removed at the end
+	holders []*exec.Cmd // other pods' namespaces
 	pipes   []*os.File
 }
 
@@ -278,7 +280,7 @@ func freePort(t *testing.T) int {
 var imagePaths = []string{
 	"/var/www", "/etc/apache2", "/var/log/apache2", "/run/apache2", "/run/lock/apache2",
 	"/usr/local/bin", "/usr/local/lib/moodle", "/usr/local/etc/php", "/opt/moodle-image",
-	"/moodledata", "/var/moodle-localcache", "/tmp",
+	"/moodledata", "/var/moodle-localcache", "/tmp", dataTLSDir,
 }
 
 func newSite(t *testing.T) *site {
@@ -288,14 +290,16 @@ func newSite(t *testing.T) *site {
 	require.NoError(t, os.Chmod(w, 0o755))
 	s := &site{t: t, w: w, df: readDockerfile(t), apacheL: &syncBuffer{}}
 	t.Cleanup(s.close)
+	// The secrets as the stack renders their keys; the values the test's.
+	// Moodle reaches the database through the proxy (writes on 3306, reads
+	// on 3307) and the sessions through two seeds of the cluster (set once
+	// it runs).
 	s.secrets = map[string]map[string]string{
-		"moodle-db":    {"name": "moodle", "user": "moodle", "password": secret(t)},
-		"moodle-redis": {"sessions-host": sessionsHost, "sessions-password": secret(t), "cache-host": cacheHost, "cache-password": secret(t)},
+		"moodle-db": {"name": "moodle", "user": "moodle", "password": secret(t), "host": dbHost,
+			"port": strconv.Itoa(proxyWritePort), "readonly-port": strconv.Itoa(proxyReadPort)},
+		"moodle-redis": {"sessions-host": "", "sessions-password": secret(t), "cache-host": cacheHost, "cache-password": secret(t)},
 		"moodle-admin": {"password": "Adm1n-" + secret(t)},
 	}
-	s.dbPort = freePort(t)
-	s.secrets["moodle-db"]["host"] = dbHost
-	s.secrets["moodle-db"]["port"] = strconv.Itoa(s.dbPort)
 	return s
 }
 
@@ -337,28 +341,7 @@ func (s *site) buildLayout() {
 	require.NoError(t, os.Chmod(s.path("/var/moodle-localcache"), 0o777))
 	s.run("chmod", "1777", s.path("/tmp")) // sticky, as an emptyDir /tmp
 
-	// The namespace: every image path bound from the workspace, Debian's
-	// php.ini files hidden (the image has none), then held open by a sleep.
-	var sh strings.Builder
-	sh.WriteString("set -e\nmount --make-rprivate /\n")
-	for _, p := range imagePaths {
-		if _, err := os.Stat(p); os.IsNotExist(err) {
-			s.created = append(s.created, p)
-		}
-		fmt.Fprintf(&sh, "mkdir -p %s && mount --bind %s %s\n", p, s.path(p), p)
-	}
-	for _, ini := range []string{"/etc/php/8.2/apache2/php.ini", "/etc/php/8.2/cli/php.ini"} {
-		fmt.Fprintf(&sh, "if [ -f %s ]; then mount --bind /dev/null %s; fi\n", ini, ini)
-	}
-	sh.WriteString("echo ready\nexec sleep 86400\n")
-	s.holder = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", sh.String())
-	stdout, err := s.holder.StdoutPipe()
-	require.NoError(t, err)
-	s.holder.Stderr = os.Stderr
-	require.NoError(t, s.holder.Start())
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "the mount namespace came up")
-	require.Equal(t, "ready\n", line)
+	s.holder = s.namespace(nil)
 
 	// The base image's set-up, then the Dockerfile's Apache RUN, as root.
 	// Fed on stdin: inside the namespace the checkout may be hidden (a
@@ -373,10 +356,47 @@ func (s *site) buildLayout() {
 	require.NoError(t, err, "the Dockerfile's Apache RUN (it ends with apache2ctl -t): %s", out)
 }
 
+// namespace starts a pod's mount namespace: every image path bound from
+// the workspace (or from over[path], a pod's own copy), Debian's php.ini
+// files hidden (the image has none), held open by a sleep.
+func (s *site) namespace(over map[string]string) *exec.Cmd {
+	t := s.t
+	var sh strings.Builder
+	sh.WriteString("set -e\nmount --make-rprivate /\n")
+	for _, p := range imagePaths {
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			s.created = append(s.created, p)
+		}
+		src := s.path(p)
+		if o, ok := over[p]; ok {
+			src = o
+		}
+		fmt.Fprintf(&sh, "mkdir -p %s && mount --bind %s %s\n", p, src, p)
+	}
+	for _, ini := range []string{"/etc/php/8.2/apache2/php.ini", "/etc/php/8.2/cli/php.ini"} {
+		fmt.Fprintf(&sh, "if [ -f %s ]; then mount --bind /dev/null %s; fi\n", ini, ini)
+	}
+	sh.WriteString("echo ready\nexec sleep 86400\n")
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", sh.String())
+	stdout, err := holder.StdoutPipe()
+	require.NoError(t, err)
+	holder.Stderr = os.Stderr
+	require.NoError(t, holder.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the mount namespace came up")
+	require.Equal(t, "ready\n", line)
+	return holder
+}
+
 // nsCmd is a command inside the namespace, as uid (0: root) with exactly
 // env, in the image's WORKDIR.
 func (s *site) nsCmd(uid int, env []string, name string, args ...string) *exec.Cmd {
-	a := []string{"--target", strconv.Itoa(s.holder.Process.Pid), "--mount", "--"}
+	return nsCmdIn(s.holder, uid, env, name, args...)
+}
+
+// nsCmdIn is nsCmd in another pod's namespace.
+func nsCmdIn(holder *exec.Cmd, uid int, env []string, name string, args ...string) *exec.Cmd {
+	a := []string{"--target", strconv.Itoa(holder.Process.Pid), "--mount", "--"}
 	if uid != 0 {
 		a = append(a, "setpriv", "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(uid), "--groups", strconv.Itoa(uid), "--")
 	}
@@ -472,47 +492,95 @@ func (s *site) runContainer(c container, timeout time.Duration, extraEnv ...stri
 	}
 }
 
-// startServices starts MariaDB and the two Redis servers, each with the
-// settings the stack renders where Debian's servers take them.
+// startServices starts the replicated data tier (datatier_test.go): the
+// certificates, MariaDB with a replica behind HAProxy, the users the
+// stack's users Job creates (its rendered script, for real), the six-node
+// sessions cluster and the cache.
 func (s *site) startServices() {
 	t := s.t
-	data := filepath.Join(s.w, "mysql")
-	require.NoError(t, os.MkdirAll(data, 0o755))
-	s.run("chown", "mysql:mysql", data)
-	s.run("mariadb-install-db", "--no-defaults", "--user=mysql", "--datadir="+data, "--auth-root-authentication-method=socket", "--skip-test-db")
-	sock := s.mysqlSocket()
-	s.start("mariadbd", "--no-defaults", "--user=mysql", "--datadir="+data, "--socket="+sock,
-		"--bind-address="+dbHost, "--port="+strconv.Itoa(s.dbPort), "--pid-file="+filepath.Join(data, "mysqld.pid"),
-		"--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", "--skip-name-resolve",
-		"--innodb-buffer-pool-size=256M", "--max-connections=78", "--max-allowed-packet=64M")
-	s.waitFor("MariaDB", func() bool {
-		return exec.Command("mariadb-admin", "--no-defaults", "-S", sock, "-uroot", "ping").Run() == nil
-	})
-	db := s.secrets["moodle-db"]
-	s.sql(fmt.Sprintf("CREATE DATABASE %s DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; "+
-		"CREATE USER '%s'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON %s.* TO '%s'@'%%';",
-		db["name"], db["user"], db["password"], db["name"], db["user"]))
+	s.data.tlsDir = s.certificates()
+	s.startDatabase()
+	s.startProxy()
+	out, code := s.runUsersJob()
+	require.Equal(t, 0, code, "the users Job: %s", out)
+	require.Contains(t, out, "PASS: database moodle, users moodle and backup are in place")
+	s.startSessionsCluster()
+	s.secrets["moodle-redis"]["sessions-host"] = s.seeds()
+	s.startCache()
+}
 
-	for _, r := range []struct{ name, host, password string }{
-		{"sessions", sessionsHost, s.secrets["moodle-redis"]["sessions-password"]},
-		{"cache", cacheHost, s.secrets["moodle-redis"]["cache-password"]},
-	} {
-		var cm struct {
-			Data map[string]string `yaml:"data"`
-		}
-		manifest(t, "data/configmap-redis-"+r.name+"-config.yaml", &cm)
-		dir := filepath.Join(s.w, "redis-"+r.name)
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		conf := cm.Data["redis.conf"] + fmt.Sprintf("\nbind %s\nport 6379\ndir %s\ndaemonize no\n", r.host, dir)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "redis.conf"), []byte(conf), 0o600))
-		// The rendered container's command: redis-server <conf> --requirepass.
-		s.start("redis-server", filepath.Join(dir, "redis.conf"), "--requirepass", r.password)
-		host, pw := r.host, r.password
-		s.waitFor("Redis "+r.name, func() bool {
-			out, _ := exec.Command("redis-cli", "-h", host, "-a", pw, "--no-auth-warning", "ping").Output()
-			return strings.TrimSpace(string(out)) == "PONG"
-		})
+// clientShims makes MySQL's client options work with Debian's MariaDB
+// clients for the rendered scripts (the images run MySQL 8.4's clients):
+// --ssl-mode=REQUIRED (TLS, no certificate check) is MariaDB's --ssl;
+// --set-gtid-purged=OFF and --column-statistics=0 (MySQL's dump must not
+// write GTID_PURGED or query column statistics) have no MariaDB
+// counterpart because MariaDB's dump does neither.
+func (s *site) clientShims() string {
+	dir := filepath.Join(s.w, "shims")
+	if _, err := os.Stat(dir); err == nil {
+		return dir
 	}
+	require.NoError(s.t, os.MkdirAll(dir, 0o755))
+	for _, c := range []struct{ name, real string }{{"mysql", "mariadb"}, {"mysqldump", "mariadb-dump"}} {
+		sh := `#!/bin/bash
+args=()
+for a in "$@"; do
+  case "$a" in
+  --ssl-mode=REQUIRED) args+=(--ssl) ;;
+  --set-gtid-purged=*|--column-statistics=*) ;;
+  *) args+=("$a") ;;
+  esac
+done
+exec ` + c.real + ` "${args[@]}"
+`
+		require.NoError(s.t, os.WriteFile(filepath.Join(dir, c.name), []byte(sh), 0o755))
+	}
+	return dir
+}
+
+// runUsersJob runs the rendered users Job's container command with its
+// environment (the passwords from the test's secrets) against the proxy.
+func (s *site) runUsersJob() (string, int) {
+	var job struct {
+		Spec struct {
+			Template struct{ Spec podSpec } `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	manifest(s.t, "data/job-mysql-users-*.yaml", &job)
+	c := job.Spec.Template.Spec.Containers[0]
+	env := []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "HOME=" + s.w}
+	values := map[string]string{"ROOT_PASSWORD": s.data.rootPassword, "MOODLE_PASSWORD": s.secrets["moodle-db"]["password"], "BACKUP_PASSWORD": s.backupPassword()}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom != nil:
+			v, ok := values[e.Name]
+			require.True(s.t, ok, "the test knows %s", e.Name)
+			env = append(env, e.Name+"="+v)
+		case e.Name == "MYSQL_HOST":
+			env = append(env, e.Name+"="+dbHost) // the proxy's Service
+		case e.Name != "HOME":
+			env = append(env, e.Name+"="+e.Value)
+		}
+	}
+	require.Len(s.t, c.Command, 3)
+	cmd := exec.Command(c.Command[0], c.Command[1:]...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(s.t, ok, "%v", err)
+		code = ee.ExitCode()
+	}
+	return string(out), code
+}
+
+// backupPassword is the backup user's, generated once.
+func (s *site) backupPassword() string {
+	if s.secrets["backup"] == nil {
+		s.secrets["backup"] = map[string]string{"password": secret(s.t)}
+	}
+	return s.secrets["backup"]["password"]
 }
 
 func (s *site) start(name string, args ...string) {
@@ -542,32 +610,55 @@ func (s *site) waitFor(what string, ok func() bool) {
 	}
 }
 
-// mysqlSocket is in the data directory, which belongs to mysql.
-func (s *site) mysqlSocket() string { return filepath.Join(s.w, "mysql", "mysqld.sock") }
-
-// sql runs statements as MariaDB's root and returns the output (tab-separated).
+// sql runs statements as MariaDB's root on the primary and returns the
+// output (tab-separated).
 func (s *site) sql(q string) string {
 	s.t.Helper()
-	out, err := exec.Command("mariadb", "--no-defaults", "-S", s.mysqlSocket(), "-uroot", "-N", "-B", "-e", q).CombinedOutput()
-	require.NoError(s.t, err, "%s: %s", q, out)
-	return strings.TrimSpace(string(out))
-}
-
-// redis runs a redis-cli command against one instance.
-func (s *site) redis(host, password string, args ...string) string {
-	s.t.Helper()
-	out, err := exec.Command("redis-cli", append([]string{"-h", host, "-a", password, "--no-auth-warning"}, args...)...).CombinedOutput()
-	require.NoError(s.t, err, "redis-cli %v: %s", args, out)
-	return strings.TrimSpace(string(out))
+	return s.sqlAt(s.primarySock(), q)
 }
 
 // startApache starts the web container as the pod does: the image's CMD,
 // as www-data, with the rendered environment.
 func (s *site) startApache(c container, extraEnv ...string) (*exec.Cmd, *syncBuffer) {
+	return s.startApacheIn(s.holder, c, extraEnv...)
+}
+
+// secondWeb makes the namespace of a second web pod: the same image and
+// moodledata, its own /tmp, local cache, Apache logs and run directories,
+// and its own ports (a pod has its own address; here both share loopback,
+// so the copy of /etc/apache2 listens on port+10000 and status+10000).
+func (s *site) secondWeb(port int) *exec.Cmd {
+	t := s.t
+	dir := filepath.Join(s.w, "web2")
+	over := map[string]string{}
+	for _, p := range []string{"/tmp", "/var/moodle-localcache", "/var/log/apache2", "/run/apache2", "/run/lock/apache2", "/etc/apache2"} {
+		d := filepath.Join(dir, p)
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		over[p] = d
+	}
+	s.run("cp", "-a", s.path("/etc/apache2")+"/.", over["/etc/apache2"])
+	s.run("chmod", "1777", over["/tmp"])
+	s.run("chmod", "0777", over["/var/moodle-localcache"])
+	for _, p := range []string{"/var/log/apache2", "/run/apache2", "/run/lock/apache2"} {
+		s.run("chown", "-R", "--reference="+s.path(p), over[p])
+	}
+	for _, f := range []string{"ports.conf", "sites-available/000-default.conf"} {
+		path := filepath.Join(over["/etc/apache2"], f)
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		c := strings.ReplaceAll(string(b), strconv.Itoa(port), strconv.Itoa(port+10000))
+		c = strings.ReplaceAll(c, "127.0.0.1:8081", "127.0.0.1:18081")
+		require.NoError(t, os.WriteFile(path, []byte(c), 0o644))
+	}
+	return s.namespace(over)
+}
+
+// startApacheIn starts the web container in a pod's namespace.
+func (s *site) startApacheIn(holder *exec.Cmd, c container, extraEnv ...string) (*exec.Cmd, *syncBuffer) {
 	s.t.Helper()
 	require.NotEmpty(s.t, s.df.cmd, "the Dockerfile has a CMD")
 	require.Empty(s.t, c.Command, "the web container runs the image's CMD")
-	cmd := s.nsCmd(wwwDataUID, s.env(c, extraEnv...), s.df.cmd[0], s.df.cmd[1:]...)
+	cmd := nsCmdIn(holder, wwwDataUID, s.env(c, extraEnv...), s.df.cmd[0], s.df.cmd[1:]...)
 	out := &syncBuffer{}
 	s.capture(cmd, out)
 	require.NoError(s.t, cmd.Start())
@@ -604,6 +695,11 @@ func (s *site) close() {
 		_ = s.holder.Wait()
 		s.holder = nil
 	}
+	for _, h := range s.holders {
+		_ = h.Process.Kill()
+		_ = h.Wait()
+	}
+	s.holders = nil
 	// Anything still running from the workspace (a stray PHP or Apache child).
 	_ = exec.Command("pkill", "-KILL", "-f", s.w).Run()
 	_ = os.RemoveAll(s.w)

@@ -2,19 +2,23 @@ package imagerun
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fieldcert/moodle-aks/components/monitoring"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -162,7 +166,7 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		require.NoError(t, err, "apache2 -t as www-data: %s", out)
 		assert.Contains(t, string(out), "Syntax OK")
 	})
-	step("services: MariaDB, sessions Redis and cache Redis on loopback", func(t *testing.T) { s.startServices() })
+	step("data tier: MariaDB and a replica behind HAProxy, the users Job, a six-node sessions Redis Cluster (OT's entrypoint), the cache; all TLS", func(t *testing.T) { s.startServices() })
 
 	step("upgrade Job on an empty database installs Moodle (exit 0)", func(t *testing.T) {
 		out, code := s.runContainer(upgrade, 20*time.Minute)
@@ -280,32 +284,90 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Contains(t, body, "Admin User", "the dashboard is the admin's")
 	})
-	step("the session is in the sessions Redis", func(t *testing.T) {
+	var sid string
+	step("the session is in the sessions Redis Cluster, on the master its slot names", func(t *testing.T) {
 		public, _ := url.Parse("https://" + host + "/")
-		var sid string
 		for _, ck := range c.jar.Cookies(public) {
 			if ck.Name == "MoodleSession" {
 				sid = ck.Value
 			}
 		}
 		require.NotEmpty(t, sid, "Moodle set its session cookie")
-		r := s.secrets["moodle-redis"]
 		// Moodle 4.5's handler: a hash "session_<id>" under the configured
 		// prefix (session_redis_prefix "sess_"), holding the user's id.
 		key := "sess_session_" + sid
 		admin := s.sql("SELECT id FROM moodle.mdl_user WHERE username='admin'")
+		m := s.masterOf(key)
+		require.NotNil(t, m, "a master serves the admin's session")
 		// Values are PHP-serialized (session_redis_serializer_use_igbinary off).
-		assert.Equal(t, "i:"+admin+";", s.redis(sessionsHost, r["sessions-password"], "HGET", key, "userid"), "the admin's session lives in the sessions instance")
-		assert.Equal(t, "0", s.redis(cacheHost, r["cache-password"], "EXISTS", key), "and not in the cache instance")
+		assert.Equal(t, "i:"+admin+";", s.clusterCLI(m.port, "HGET", key, "userid"), "the admin's session lives in the cluster, on %s", m.name)
+		assert.Equal(t, "0", s.cache("EXISTS", key), "and not in the cache instance")
+		// Cluster mode, not one node: the keys of Moodle's sessions spread
+		// over the masters. Twelve visitors' sessions (the login page starts
+		// one each): all on one master would be chance of 3 x (1/3)^12.
+		for range 12 {
+			v := newClient(t, port, host)
+			resp, _ := v.get("/login/index.php")
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+		}
+		spread := map[string]bool{}
+		for _, n := range s.data.nodes[:3] {
+			if s.clusterCLI(n.port, "DBSIZE") != "0" {
+				spread[n.name] = true
+			}
+		}
+		assert.GreaterOrEqual(t, len(spread), 2, "session keys on more than one master: Moodle ran in cluster mode")
 	})
-	step("the application cache is in the cache Redis", func(t *testing.T) {
-		r := s.secrets["moodle-redis"]
-		keys := s.redis(cacheHost, r["cache-password"], "--scan", "--pattern", "muc_*")
+	step("the application cache is in the cache Redis, over TLS with its name checked", func(t *testing.T) {
+		keys := s.cache("--scan", "--pattern", "muc_*")
 		assert.NotEmpty(t, keys, "Moodle's application caches wrote to the cache instance")
+		// Redis is the primary store, not a second one behind the file
+		// store: emptied, one page fills it again (with the file store
+		// first, Moodle reads that and never refills Redis).
+		s.cache("FLUSHALL")
+		resp, body := c.get("/my/")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.NotEmpty(t, s.cache("--scan", "--pattern", "muc_*"), "the next page filled the emptied cache Redis: Moodle reads and writes it first")
 		muc, err := os.ReadFile(s.path("/moodledata/muc/config.php"))
 		require.NoError(t, err, "the shared cache configuration exists")
 		assert.Contains(t, string(muc), "'redis-cache'")
 		assert.Contains(t, string(muc), cacheHost+":6379")
+		assert.Contains(t, string(muc), "'encryption' => true")
+		assert.Contains(t, string(muc), "'cafile' => '"+dataTLSDir+"/ca.crt'")
+	})
+	step("reads reach the replica through the proxy's read port, over TLS; writes the primary", func(t *testing.T) {
+		log := filepath.Join(s.w, "mysql-replica", "general.log")
+		before, _ := os.ReadFile(log)
+		resp, body := c.get("/my/")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		after, err := os.ReadFile(log)
+		require.NoError(t, err)
+		added := string(after[len(before):])
+		assert.Regexp(t, `Connect\s+moodle@127\.0\.0\.1 on moodle using SSL/TLS`, added, "Moodle's read-only connection, encrypted")
+		assert.Regexp(t, `Query\s+SELECT`, added, "Moodle's reads ran on the replica")
+		assert.NotRegexp(t, `Query\s+(INSERT|UPDATE|DELETE)`, added, "no write reaches the replica")
+		// The Moodle user cannot log in without TLS (REQUIRE SSL).
+		out, err := exec.Command("mariadb", "--no-defaults", "--skip-ssl", "-h", dbHost, "-P", strconv.Itoa(proxyWritePort), "-umoodle", "-p"+s.secrets["moodle-db"]["password"], "-e", "SELECT 1").CombinedOutput()
+		assert.Error(t, err, "%s", out)
+		assert.Contains(t, string(out), "Access denied")
+	})
+	step("the proxy and the cluster export what the alerts read", func(t *testing.T) {
+		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(proxyStatsPort) + "/metrics")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		info := s.clusterCLI(s.data.nodes[0].port, "CLUSTER", "INFO")
+		for _, m := range monitoring.ExporterMetrics {
+			switch {
+			case strings.HasPrefix(m.Name, "haproxy_"):
+				assert.Regexp(t, regexp.MustCompile(`(?m)^`+m.Name+`\{[^}]*proxy="mysql-primary"`), string(b), "HAProxy's /metrics has %s", m.Name)
+			case strings.HasPrefix(m.Name, "redis_cluster_"):
+				// redis_exporter turns each CLUSTER INFO field into redis_<field>.
+				assert.Contains(t, info, strings.TrimPrefix(m.Name, "redis_")+":", "CLUSTER INFO has the field behind %s", m.Name)
+			}
+		}
+		assert.Regexp(t, `(?m)^haproxy_backend_active_servers\{proxy="mysql-primary"\} 1$`, string(b), "the primary is the one active server")
+		assert.Regexp(t, `(?m)^haproxy_backend_active_servers\{proxy="mysql-replicas"\} 1$`, string(b))
 	})
 	step("client address: the gateway's entry, never the client's own", func(t *testing.T) {
 		assert.Equal(t, gatewayClientIP, s.sql("SELECT lastip FROM moodle.mdl_user WHERE username='admin'"))
@@ -460,15 +522,251 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 			assert.Equal(t, dir+"/example", strings.TrimSpace(string(got)), typ)
 		}
 	})
+	step("the nightly dump reads a secondary, falls back to the primary, and fails loudly when cut short or refused", func(t *testing.T) {
+		// The rendered backup scripts and CronJob (its dump container's env).
+		var cm struct {
+			Data map[string]string `yaml:"data"`
+		}
+		manifest(t, "data/configmap-backup-scripts.yaml", &cm)
+		var cj struct {
+			Spec struct {
+				JobTemplate struct {
+					Spec struct {
+						Template struct{ Spec podSpec } `yaml:"template"`
+					} `yaml:"spec"`
+				} `yaml:"jobTemplate"`
+			} `yaml:"spec"`
+		}
+		manifest(t, "data/cronjob-mysql-backup.yaml", &cj)
+		dumpC := cj.Spec.JobTemplate.Spec.Template.Spec.InitContainers[0]
+		ports := ""
+		for _, e := range dumpC.Env {
+			if e.Name == "MYSQL_PORTS" {
+				ports = e.Value
+			}
+		}
+		require.Equal(t, "3306", ports, "dev has one member: the dump reads the primary")
+		// The scripts as prod runs them: a secondary first (3307), then the primary.
+		dump := func(password string, during func()) (string, int, string) {
+			work := filepath.Join(s.w, "backup-work")
+			_ = os.RemoveAll(work)
+			require.NoError(t, os.MkdirAll(work, 0o755))
+			script := filepath.Join(s.w, "dump.sh")
+			require.NoError(t, os.WriteFile(script, []byte(cm.Data["dump.sh"]), 0o755))
+			mnt := "/work"
+			if _, err := os.Stat(mnt); os.IsNotExist(err) {
+				s.created = append(s.created, mnt)
+			}
+			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+				fmt.Sprintf("mount --make-rprivate / && mkdir -p %s && mount --bind %s %s && exec bash %s", mnt, work, mnt, script))
+			cmd.Env = []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "MYSQL_HOST=" + dbHost, "MYSQL_PORTS=3307 3306", "MYSQL_PWD=" + password, "HOME=" + work}
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			require.NoError(t, cmd.Start())
+			if during != nil {
+				during()
+			}
+			code := 0
+			if err := cmd.Wait(); err != nil {
+				code = err.(*exec.ExitError).ExitCode()
+			}
+			return out.String(), code, filepath.Join(work, "moodle.sql.gz")
+		}
+		out, code, file := dump(s.backupPassword(), nil)
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "dumping from 127.0.0.1:3307", "a secondary, through the proxy's read port")
+		assert.Regexp(t, `dump complete: \d{3,} tables`, out)
+		assert.FileExists(t, file)
+
+		out, code, _ = dump("wrong-"+secret(t), nil)
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "FAIL: no database answers", "a refused login fails the Job")
+
+		// Cut short: the dump's connection killed on the replica mid-way.
+		killed := false
+		out, code, _ = dump(s.backupPassword(), func() {
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) && !killed {
+				id := s.sqlAt(s.replicaSock(), "SELECT id FROM information_schema.processlist WHERE user='backup' AND command='Query' LIMIT 1")
+				if id != "" {
+					s.sqlAt(s.replicaSock(), "KILL "+id)
+					killed = true
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+		require.True(t, killed, "the dump's connection was found and killed: %s", out)
+		assert.NotEqual(t, 0, code, "a dump cut short fails the Job: %s", out)
+		assert.NotContains(t, out, "dump complete")
+
+		// The replica gone: HAProxy has no server on 3307, the dump reads the primary.
+		s.sqlAt(s.replicaSock(), "SHUTDOWN")
+		require.Eventually(t, func() bool {
+			resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(proxyStatsPort) + "/metrics")
+			if err != nil {
+				return false
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return regexp.MustCompile(`(?m)^haproxy_backend_active_servers\{proxy="mysql-replicas"\} 0$`).Match(b)
+		}, 20*time.Second, 500*time.Millisecond, "HAProxy takes the stopped replica out within its checks (inter 2000, fall 2)")
+		out, code, _ = dump(s.backupPassword(), nil)
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "no database answers on 127.0.0.1:3307")
+		assert.Contains(t, out, "dumping from 127.0.0.1:3306")
+		// Moodle's reads fall back to the primary too.
+		resp, body := c.get("/my/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.Contains(t, body, "Admin User")
+	})
+	web2Port := port + 10000
+	c2 := newClient(t, web2Port, host)
+	step("a second web pod: a session started on one is valid on the other", func(t *testing.T) {
+		h2 := s.secondWeb(port)
+		s.holders = append(s.holders, h2)
+		cmd, log := s.startApacheIn(h2, moodleC)
+		s.procs = append(s.procs, cmd)
+		require.Eventually(t, func() bool { return dial(web2Port) }, 60*time.Second, 300*time.Millisecond, "the second Apache starts: %s", log)
+		public, _ := url.Parse("https://" + host + "/")
+		c2.jar.SetCookies(public, c.jar.Cookies(public))
+		resp, body := c2.get("/my/")
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.Contains(t, body, "Admin User", "the admin's session, started on the first pod, is valid on the second")
+	})
+	step("a cache definition changed in the admin UI on one pod is in effect on the other", func(t *testing.T) {
+		const page = "/cache/admin.php?action=editdefinitionmapping&definition=core/string"
+		// A probe in the shared code asks the serving pod's own Moodle which
+		// stores core/string uses, and writes one entry through them.
+		probe := s.path("/var/www/moodle/muc-probe.php")
+		require.NoError(t, os.WriteFile(probe, []byte(`<?php require(__DIR__ . '/config.php');
+header('Content-Type: application/json');
+$d = \core_cache\factory::instance()->create_definition('core', 'string');
+$c = \cache::make('core', 'string');
+echo json_encode(['stores' => array_keys(\core_cache\config::instance()->get_stores_for_definition($d)),
+  'set' => $c->set('probe_' . $_GET['key'], 'x')]);`), 0o644))
+		defer os.Remove(probe)
+		stores := func(cl *client, key string) []string {
+			resp, body := cl.do("GET", "/muc-probe.php?key="+key, nil, nil)
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			var r struct {
+				Stores []string `json:"stores"`
+				Set    bool     `json:"set"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(body), &r), body)
+			assert.True(t, r.Set, "the probe's entry was stored")
+			return r.Stores
+		}
+		// configure-caches maps the application caches to the cache Redis.
+		require.Equal(t, []string{"redis-cache"}, stores(c2, "before"), "pod 2 starts with core/string on the cache Redis")
+		resp, body := c2.get(page)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		require.Regexp(t, `<option value="redis-cache" selected`, body, "and its admin UI says so")
+		resp, body = c.get(page)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		key := regexp.MustCompile(`name="sesskey" value="([^"]+)"`).FindStringSubmatch(body)
+		require.NotNil(t, key, "the mapping form has a sesskey")
+		// On pod 1, map it to the file store (the default application store).
+		resp, body = c.do("POST", page, url.Values{
+			"definition": {"core/string"}, "action": {"editdefinitionmapping"}, "sesskey": {key[1]},
+			"_qf__core_cache_form_cache_definition_mappings_form": {"1"}, "mappings[0]": {"default_application"}, "mappings[1]": {""},
+			"submitbutton": {"Save changes"},
+		}, nil)
+		// Moodle redirects after saving; a 200 is the form shown again (not saved).
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, "saved and redirected: %.3000s", body)
+		// Pod 2, with its own /tmp, local cache and OPcache, uses the new
+		// mapping at once: its Moodle resolves core/string to the file store
+		// and its entry lands in the shared cache directory.
+		assert.Equal(t, []string{"default_application"}, stores(c2, "web2"), "pod 2 uses the mapping made on pod 1")
+		written, _ := filepath.Glob(s.path("/moodledata/cache/cachestore_file/default_application/core_string/*/probe_web2-*.cache"))
+		assert.Len(t, written, 1, "pod 2 wrote core/string to the file store")
+		// Its admin UI no longer maps it to Redis (a default store is listed
+		// apart, not as a mapping: administration_helper::get_definition_store_options).
+		resp, body = c2.get(page)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.NotRegexp(t, `<option value="redis-cache" selected`, body)
+	})
+	step("the sessions master holding the admin's session is killed: a follower takes over and the admin stays logged in", func(t *testing.T) {
+		key := "sess_session_" + sid
+		m := s.masterOf(key)
+		require.NotNil(t, m, "a master serves the admin's session")
+		t.Logf("the admin's session is on %s (port %d)", m.name, m.port)
+		killedAt := time.Now()
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		_ = m.cmd.Wait()
+		var other *redisNode
+		for _, n := range s.data.nodes {
+			if n != m {
+				other = n
+				break
+			}
+		}
+		require.Eventually(t, func() bool {
+			info := s.clusterCLIOK(other.port, "CLUSTER", "INFO")
+			now := s.masterOf(key)
+			return strings.Contains(info, "cluster_state:ok") && now != nil && now != m
+		}, 60*time.Second, 200*time.Millisecond, "a follower is promoted")
+		t.Logf("promoted after %s (cluster-node-timeout 5000)", time.Since(killedAt).Round(100*time.Millisecond))
+		var body string
+		require.Eventually(t, func() bool {
+			resp, b := c.get("/my/")
+			body = b
+			return resp.StatusCode == http.StatusOK && strings.Contains(b, "Admin User")
+		}, 30*time.Second, time.Second, "the admin is still logged in after the failover: %.300s", body)
+		resp, b := c2.get("/my/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, b, "Admin User", "on the other pod too")
+		// The killed node comes back and rejoins as its shard's replica.
+		var cr redisClusterCR
+		crFile(t, "data/rediscluster-redis-sessions.yaml", &cr)
+		s.startNode(m, cr, sessionsExtraConfig(t))
+		require.Eventually(t, func() bool {
+			return strings.Contains(s.clusterCLIOK(m.port, "ROLE"), "slave")
+		}, 30*time.Second, 500*time.Millisecond, "the old master rejoins as a replica (nodes.conf kept its identity)")
+	})
+	step("moodle-admin logout-all logs every user out on every master; Moodle's own kill_all_sessions misses sessions", func(t *testing.T) {
+		// Moodle's own script first: it reports success and leaves sessions
+		// on the masters it did not scan.
+		kill := maintenance
+		kill.Command, kill.Args = []string{"php", "/var/www/moodle/admin/cli/kill_all_sessions.php"}, nil
+		out, code := s.runContainer(kill, 2*time.Minute)
+		t.Logf("kill_all_sessions.php: exit %d: %.500s", code, out)
+		left := 0
+		for _, n := range s.data.nodes {
+			if strings.Contains(s.clusterCLIOK(n.port, "ROLE"), "master") {
+				left += len(strings.Fields(s.clusterCLI(n.port, "--scan", "--pattern", "sess_*")))
+			}
+		}
+		assert.Positive(t, left, "kill_all_sessions.php misses sessions in cluster mode (if this fails, Moodle fixed get_all_sessions(): revisit logout-all)")
+		logout := maintenance
+		logout.Command, logout.Args = []string{"moodle-admin", "logout-all"}, nil
+		out, code = s.runContainer(logout, 5*time.Minute)
+		require.Equal(t, 0, code, out)
+		assert.Regexp(t, `logout-all: deleted \d+ session keys on 3 masters`, out)
+		for _, n := range s.data.nodes {
+			if strings.Contains(s.clusterCLIOK(n.port, "ROLE"), "master") {
+				assert.Empty(t, s.clusterCLI(n.port, "--scan", "--pattern", "sess_*"), "%s holds no session", n.name)
+			}
+		}
+		for _, cl := range []*client{c, c2} {
+			resp, _ := cl.do("GET", "/my/", nil, nil)
+			assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "logged out: /my/ redirects to the login page")
+			assert.Contains(t, resp.Header.Get("Location"), "/login/index.php")
+		}
+	})
 	step("no PHP fatal errors or warnings in Apache's log", func(t *testing.T) {
 		assert.NotRegexp(t, `PHP (Fatal|Parse) error`, s.apacheL.String())
 	})
 	step("nothing is left running", func(t *testing.T) {
 		s.close()
-		for _, addr := range []string{
-			"127.0.0.1:" + strconv.Itoa(port), "127.0.0.1:8081", sessionsHost + ":6379", cacheHost + ":6379",
-			dbHost + ":" + strconv.Itoa(s.dbPort),
-		} {
+		addrs := []string{
+			"127.0.0.1:" + strconv.Itoa(port), "127.0.0.1:" + strconv.Itoa(port+10000), "127.0.0.1:8081", cacheHost + ":6379",
+			"127.0.0.1:" + strconv.Itoa(proxyWritePort), "127.0.0.1:" + strconv.Itoa(proxyReadPort), "127.0.0.1:" + strconv.Itoa(proxyStatsPort),
+			"127.0.0.1:" + strconv.Itoa(s.data.primaryPort), "127.0.0.1:" + strconv.Itoa(s.data.replicaPort),
+		}
+		for _, n := range s.data.nodes {
+			addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(n.port))
+		}
+		for _, addr := range addrs {
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				conn.Close()

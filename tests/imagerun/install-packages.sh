@@ -2,6 +2,7 @@
 # Installs the Debian packages the real-run tests of the Moodle image need
 # (tests/imagerun): Apache with mod_php, PHP with the extensions the
 # Dockerfile builds, MariaDB, Redis, rsync and util-linux's unshare/setpriv.
+# HAProxy fronts the replicated database as Percona's does;
 # jq and curl run the pipeline's PR-comment script in tests/pipeline_test.go;
 # etcd-server is the store of the real Kubernetes API server tools/apiserver
 # runs.
@@ -13,7 +14,7 @@ packages=(
   php8.2-mysql php8.2-intl php8.2-gd php8.2-zip php8.2-soap php8.2-xml
   php8.2-mbstring php8.2-curl php8.2-redis
   mariadb-server mariadb-client redis-server redis-tools rsync util-linux
-  jq curl time etcd-server
+  jq curl time etcd-server haproxy
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -34,6 +35,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts services from postinst where it can; the tests start their
 # own on loopback.
-for s in apache2 mariadb redis-server etcd; do
+for s in apache2 mariadb redis-server etcd haproxy; do
   service "$s" stop >/dev/null 2>&1 || true
 done

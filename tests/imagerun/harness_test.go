@@ -444,15 +444,20 @@ func (s *site) env(c container, extra ...string) []string {
 // capture sends a command's stdout and stderr to out through a pipe that
 // belongs to www-data, as runc hands a container's stdio to its user (so
 // Apache can open /dev/stderr as its error log).
-func (s *site) capture(cmd *exec.Cmd, out io.Writer) {
+// The returned channel closes once everything the command (and anything it
+// left running with the pipe) wrote has been copied to out: cmd.Wait does
+// not wait for that, because the child writes to an *os.File.
+func (s *site) capture(cmd *exec.Cmd, out io.Writer) <-chan struct{} {
 	s.t.Helper()
 	r, w, err := os.Pipe()
 	require.NoError(s.t, err)
 	require.NoError(s.t, w.Chown(wwwDataUID, wwwDataUID))
 	require.NoError(s.t, r.Chown(wwwDataUID, wwwDataUID))
 	cmd.Stdout, cmd.Stderr = w, w
-	go func() { _, _ = io.Copy(out, r); r.Close() }()
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(out, r); r.Close(); close(copied) }()
 	s.pipes = append(s.pipes, w)
+	return copied
 }
 
 // started closes the parent's copies of the pipes once the child has them.
@@ -470,13 +475,18 @@ func (s *site) runContainer(c container, timeout time.Duration, extraEnv ...stri
 	require.NotEmpty(s.t, c.Command, "container %s has a command", c.Name)
 	cmd := s.nsCmd(wwwDataUID, s.env(c, extraEnv...), c.Command[0], append(c.Command[1:], c.Args...)...)
 	var out syncBuffer
-	s.capture(cmd, &out)
+	copied := s.capture(cmd, &out)
 	require.NoError(s.t, cmd.Start())
 	s.started()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
+		// The last lines (an EXIT trap's message) may still be in the pipe.
+		select {
+		case <-copied:
+		case <-time.After(10 * time.Second):
+		}
 		code := 0
 		if err != nil {
 			ee, ok := err.(*exec.ExitError)

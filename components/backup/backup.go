@@ -157,9 +157,35 @@ gzip -t /work/restore.sql.gz
 `
 	restoreScript = `#!/bin/bash
 set -euo pipefail
-# Into the primary (the proxy's write port), as root.
-gunzip -c /work/restore.sql.gz | MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$MYSQL_WRITE_PORT" -uroot ` + infra.MoodleDatabase + `
-echo "restored $RESTORE_BLOB"
+# Into the primary (the proxy's write port), as root, into an emptied
+# database: a restore over what is there would keep every table newer than
+# the dump, and Moodle's next upgrade fails installing a table that exists.
+db=` + infra.MoodleDatabase + `
+sql() { MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$MYSQL_WRITE_PORT" -uroot --batch --skip-column-names "$@"; }
+bq=$'\x60'
+# The dump must be whole before anything is dropped: mysqldump writes
+# "-- Dump completed" last, and a dump without tables restores nothing.
+if ! gunzip -c /work/restore.sql.gz | tail -n 1 | grep -q '^-- Dump completed'; then
+  echo "FAIL: $RESTORE_BLOB is incomplete (no '-- Dump completed' at its end): nothing was changed" >&2; exit 1
+fi
+gunzip -c /work/restore.sql.gz | sed -n "s/^CREATE TABLE ${bq}\([^${bq}]*\)${bq}.*/\1/p" | LC_ALL=C sort > /work/dump.tables
+if [ ! -s /work/dump.tables ]; then
+  echo "FAIL: $RESTORE_BLOB has no tables: nothing was changed" >&2; exit 1
+fi
+existing=$(sql -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$db'")
+for t in $existing; do
+  sql "$db" -e "DROP TABLE IF EXISTS ${bq}${t}${bq}"
+done
+echo "emptied $db ($(echo "$existing" | grep -c . || true) tables dropped)"
+gunzip -c /work/restore.sql.gz | sql "$db"
+sql -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$db'" | LC_ALL=C sort > /work/db.tables
+# (coreutils only: a MySQL image need not ship diffutils)
+if [ "$(cat /work/dump.tables)" != "$(cat /work/db.tables)" ]; then
+  echo "FAIL: the restored tables differ from the dump's (left: only in the dump; right: only in the database):" >&2
+  comm -3 /work/dump.tables /work/db.tables >&2
+  exit 1
+fi
+echo "restored $RESTORE_BLOB: $(wc -l < /work/dump.tables) tables, as in the dump"
 `
 )
 

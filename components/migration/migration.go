@@ -149,11 +149,26 @@ if [ ! -d "$src/filedir" ]; then
 fi
 echo "copying $src to $dst"
 rsync -rlt --delete --partial --stats $EXCLUDES "$src/" "$dst/"
-count() { find "$1/filedir" -type f | wc -l; }
-bytes() { du -sb "$1/filedir" | cut -f1; }
-sc=$(count "$src") dc=$(count "$dst") sb=$(bytes "$src") db=$(bytes "$dst")
-echo "filedir: source $sc files, $sb bytes; target $dc files, $db bytes"
-if [ "$sc" = "$dc" ] && [ "$sb" = "$db" ]; then
+# Compared by file list and sizes, not du: du counts directories, whose
+# size depends on the filesystem and on how many entries they once held.
+list() { (cd "$1/filedir" && find . -type f -printf '%P\t%s\n' | LC_ALL=C sort); }
+scratch=$(mktemp -d)
+list "$src" > "$scratch/source" && list "$dst" > "$scratch/target"
+total() { awk -F'\t' '{ n++; b += $2 } END { printf "%d files, %d bytes", n, b }' "$1"; }
+echo "filedir: source $(total "$scratch/source"); target $(total "$scratch/target")"
+same=0
+if [ "$(cat "$scratch/source")" = "$(cat "$scratch/target")" ]; then same=1; fi
+# Moodle names every stored file after the SHA-1 of its content: on the
+# cut-over run, each target file must still hash to its name (a copy that
+# kept a file's size and time but not its bytes is caught here).
+if [ "$same" = 1 ] && [ "${STRICT:-0}" = "1" ]; then
+  bad=$(cd "$dst/filedir" && find . -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' -print0 |
+    xargs -0 -r sha1sum | awk '{ n = $2; sub(/.*\//, "", n); if ($1 != n) print $2 }')
+  if [ -n "$bad" ]; then
+    echo "FAIL: files whose content does not match their content hash:" >&2; echo "$bad" >&2; exit 1
+  fi
+fi
+if [ "$same" = 1 ]; then
   echo "PASS: moodledata matches"
 elif [ "${STRICT:-0}" = "1" ]; then
   echo "FAIL: moodledata differs after the final copy" >&2
@@ -163,28 +178,51 @@ else
 fi
 `
 
-// DBScript imports the old database and compares every table's rows.
+// DBScript imports the old database into an emptied target and compares
+// every table's content (row count and a checksum of every column).
 const DBScript = `#!/bin/bash
 set -euo pipefail
 src() { MYSQL_PWD="$SOURCE_PASSWORD" mysql -h "$SOURCE_HOST" -P "$SOURCE_PORT" -u "$SOURCE_USER" --batch --skip-column-names "$@"; }
-dst() { MYSQL_PWD="$MOODLE_DB_PASSWORD" mysql -h "$MOODLE_DB_HOST" -P "$MOODLE_DB_PORT" -u "$MOODLE_DB_USER" --batch --skip-column-names "$@"; }
-echo "importing $SOURCE_DB from $SOURCE_HOST into $MOODLE_DB_NAME"
+# The stack's database requires TLS of the moodle user.
+dst() { MYSQL_PWD="$MOODLE_DB_PASSWORD" mysql --ssl-mode=REQUIRED -h "$MOODLE_DB_HOST" -P "$MOODLE_DB_PORT" -u "$MOODLE_DB_USER" --batch --skip-column-names "$@"; }
+bq=$'\x60'
+tables() { "$1" -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$2' AND table_type='BASE TABLE'" | LC_ALL=C sort; }
+# The target is emptied first: an import over a fresh install keeps every
+# table the old site does not have, and Moodle's upgrade then fails on it.
+dropped=0
+for t in $(tables dst "$MOODLE_DB_NAME"); do
+  dst "$MOODLE_DB_NAME" -e "DROP TABLE ${bq}${t}${bq}"; dropped=$((dropped+1))
+done
+echo "emptied $MOODLE_DB_NAME ($dropped tables dropped); importing $SOURCE_DB from $SOURCE_HOST"
 MYSQL_PWD="$SOURCE_PASSWORD" mysqldump -h "$SOURCE_HOST" -P "$SOURCE_PORT" -u "$SOURCE_USER" \
   --single-transaction --quick --add-drop-table --set-gtid-purged=OFF --skip-triggers \
   --no-tablespaces --column-statistics=0 --default-character-set=utf8mb4 "$SOURCE_DB" \
   | dst "$MOODLE_DB_NAME"
+tables src "$SOURCE_DB" > /tmp/source.tables
+tables dst "$MOODLE_DB_NAME" > /tmp/target.tables
+# (coreutils only: a MySQL image need not ship diffutils)
+if [ "$(cat /tmp/source.tables)" != "$(cat /tmp/target.tables)" ]; then
+  echo "FAIL: the target's tables differ from the source's (left: only in the source; right: only in the target):" >&2
+  comm -3 /tmp/source.tables /tmp/target.tables >&2
+  exit 1
+fi
+# Content, not row counts: the rows' count and the sum of a CRC32 over every
+# column (NULL kept apart from the empty string), the same query both sides.
 fail=0 n=0
-for t in $(src -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$SOURCE_DB' AND table_type='BASE TABLE' ORDER BY table_name"); do
-  a=$(src "$SOURCE_DB" -e "SELECT COUNT(*) FROM \` + "`" + `$t\` + "`" + `")
-  b=$(dst "$MOODLE_DB_NAME" -e "SELECT COUNT(*) FROM \` + "`" + `$t\` + "`" + `" 2>/dev/null || echo missing)
+while read -r t; do
+  cols=$(src -e "SELECT column_name FROM information_schema.columns WHERE table_schema='$SOURCE_DB' AND table_name='$t' ORDER BY ordinal_position" |
+    sed "s/.*/IFNULL(CAST(${bq}&${bq} AS CHAR), '~NULL~')/" | paste -sd, -)
+  q="SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', $cols))), 0) FROM ${bq}${t}${bq}"
+  a=$(src "$SOURCE_DB" -e "$q")
+  b=$(dst "$MOODLE_DB_NAME" -e "$q" 2>/dev/null || echo missing)
   n=$((n+1))
-  if [ "$a" != "$b" ]; then echo "MISMATCH $t: source $a rows, target $b" >&2; fail=1; fi
-done
+  if [ "$a" != "$b" ]; then echo "MISMATCH $t: source $a, target $b (rows, checksum)" >&2; fail=1; fi
+done < /tmp/source.tables
 if [ "$n" = 0 ] || [ "$fail" = 1 ]; then
   echo "FAIL: the imported database differs from the source ($n tables compared)" >&2
   exit 1
 fi
-echo "PASS: $n tables, row counts match"
+echo "PASS: $n tables, contents match (rows and checksums)"
 `
 
 // LoadTestScript is the k6 script: users ramp up, hold and ramp down

@@ -1,7 +1,9 @@
 package migration
 
 import (
+	"crypto/sha1"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,7 +154,7 @@ func TestDatabaseImportVerifiesRowCounts(t *testing.T) {
 	require.True(t, ok)
 	db := cm.Input("data").(map[string]any)["db.sh"].(string)
 	assert.Contains(t, db, "--single-transaction", "a consistent dump without locking the old site")
-	assert.Contains(t, db, "SELECT COUNT(*)", "every table's rows are compared")
+	assert.Contains(t, db, "SUM(CRC32(", "every table's content is compared (tests/imagerun runs it for real)")
 	assert.Contains(t, db, "exit 1")
 	assert.NotContains(t, db, "old-db-plain-in-test")
 }
@@ -293,4 +295,54 @@ func TestFilesScriptComparesContentStore(t *testing.T) {
 			assert.Contains(t, out, "DIFFERS")
 		}
 	}
+}
+
+// A directory that once held more files is larger (du) than its copy,
+// though every file is the same: the strict check compares files, not du.
+func TestFilesScriptIgnoresDirectorySizes(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	dir := filepath.Join(src, "filedir", "ab", "cd")
+	for i := range 2000 {
+		write(t, filepath.Join(dir, fmt.Sprintf("tmp%04d", i)), "x")
+	}
+	for i := range 2000 {
+		if i >= 3 {
+			require.NoError(t, os.Remove(filepath.Join(dir, fmt.Sprintf("tmp%04d", i))))
+		}
+	}
+	du := func(p string) string {
+		out, err := exec.Command("du", "-sb", filepath.Join(p, "filedir")).Output()
+		require.NoError(t, err)
+		return strings.Fields(string(out))[0]
+	}
+	out, err := runFiles(t, src, dst, "1")
+	require.NoError(t, err, out)
+	assert.NotEqual(t, du(src), du(dst), "the directories' sizes differ (the old check's failure)")
+	assert.Contains(t, out, "source 3 files, 3 bytes; target 3 files, 3 bytes")
+	assert.Contains(t, out, "PASS: moodledata matches")
+}
+
+// A target file with the right name, size and time but other bytes (rsync's
+// quick check skips it) fails the cut-over run: Moodle's file names are the
+// SHA-1 of their content.
+func TestFilesScriptChecksContentHashes(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	content := "a course file"
+	sum := fmt.Sprintf("%x", sha1.Sum([]byte(content)))
+	rel := filepath.Join("filedir", sum[:2], sum[2:4], sum)
+	write(t, filepath.Join(src, rel), content)
+	out, err := runFiles(t, src, dst, "1")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "PASS", "an intact copy passes the hash check")
+
+	write(t, filepath.Join(dst, rel), "a course fil3") // same size
+	info, err := os.Stat(filepath.Join(src, rel))
+	require.NoError(t, err)
+	require.NoError(t, os.Chtimes(filepath.Join(dst, rel), info.ModTime(), info.ModTime()))
+	out, err = runFiles(t, src, dst, "1")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "FAIL: files whose content does not match their content hash")
+	assert.Contains(t, out, sum)
+	out, err = runFiles(t, src, dst, "0")
+	require.NoError(t, err, "a live delta does not hash: %s", out)
 }

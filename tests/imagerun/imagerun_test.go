@@ -3,6 +3,7 @@ package imagerun
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/fieldcert/moodle-aks/components/migration"
 	"io"
 	"net"
 	"net/http"
@@ -572,6 +573,7 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 		assert.Contains(t, out, "dumping from 127.0.0.1:3307", "a secondary, through the proxy's read port")
 		assert.Regexp(t, `dump complete: \d{3,} tables`, out)
 		assert.FileExists(t, file)
+		s.run("cp", file, filepath.Join(s.w, "good.sql.gz")) // the restore step's
 
 		out, code, _ = dump("wrong-"+secret(t), nil)
 		assert.NotEqual(t, 0, code, out)
@@ -613,6 +615,80 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 		resp, body := c.get("/my/")
 		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.Contains(t, body, "Admin User")
+	})
+	step("restore: a whole dump replaces the database, newer tables included; an incomplete one changes nothing", func(t *testing.T) {
+		var cm struct {
+			Data map[string]string `yaml:"data"`
+		}
+		manifest(t, "data/configmap-backup-scripts.yaml", &cm)
+		restore := func(dumpFile string) (string, int) {
+			work := filepath.Join(s.w, "restore-work")
+			_ = os.RemoveAll(work)
+			require.NoError(t, os.MkdirAll(work, 0o755))
+			s.run("cp", dumpFile, filepath.Join(work, "restore.sql.gz"))
+			script := filepath.Join(s.w, "restore.sh")
+			require.NoError(t, os.WriteFile(script, []byte(cm.Data["restore.sh"]), 0o755))
+			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+				fmt.Sprintf("mount --make-rprivate / && mkdir -p /work && mount --bind %s /work && exec bash %s", work, script))
+			cmd.Env = []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "MYSQL_HOST=" + dbHost, "MYSQL_WRITE_PORT=3306",
+				"MYSQL_ROOT_PASSWORD=" + s.data.rootPassword, "RESTORE_BLOB=mysql/20261201T023000Z.sql.gz", "HOME=" + work}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if err != nil {
+				code = err.(*exec.ExitError).ExitCode()
+			}
+			return string(out), code
+		}
+		good := filepath.Join(s.w, "good.sql.gz")
+		users := s.sql("SELECT COUNT(*) FROM moodle.mdl_user")
+		// A table the dump does not have (created after it, or by a newer
+		// Moodle): a restore over the database would keep it.
+		s.sql("CREATE TABLE moodle.mdl_zz_after_dump (id BIGINT PRIMARY KEY)")
+
+		// An incomplete dump (the first half of a good one) is refused
+		// before anything is dropped.
+		half := filepath.Join(s.w, "half.sql.gz")
+		s.run("sh", "-c", fmt.Sprintf("gunzip -c %s | head -c $(( $(gunzip -c %s | wc -c) / 2 )) | gzip > %s", good, good, half))
+		out, code := restore(half)
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "is incomplete (no '-- Dump completed' at its end): nothing was changed")
+		assert.Equal(t, "1", s.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_name='mdl_zz_after_dump'"), "nothing dropped")
+
+		// The whole dump: the database is emptied, then restored as dumped.
+		out, code = restore(good)
+		require.Equal(t, 0, code, out)
+		assert.Regexp(t, `restored mysql/20261201T023000Z.sql.gz: \d{3,} tables, as in the dump`, out)
+		assert.Equal(t, "0", s.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_name='mdl_zz_after_dump'"), "the table newer than the dump is gone")
+		assert.Equal(t, users, s.sql("SELECT COUNT(*) FROM moodle.mdl_user"))
+		resp, body := c.get("/my/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.Contains(t, body, "Admin User", "the site runs on the restored database")
+	})
+	step("the migration's import: into an emptied target, contents compared by checksum", func(t *testing.T) {
+		// The old site: a copy of this one with a row of its own; the
+		// target (this site) has a table the old site does not.
+		s.sql("CREATE DATABASE oldsite CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+		s.run("sh", "-c", fmt.Sprintf("gunzip -c %s | mariadb --no-defaults -S %s -uroot oldsite", filepath.Join(s.w, "good.sql.gz"), s.primarySock()))
+		s.sql("INSERT INTO oldsite.mdl_config_plugins (plugin, name, value) VALUES ('local_oldsite', 'marker', 'from the old site')")
+		s.sql("CREATE TABLE moodle.mdl_zz_fresh_install (id BIGINT PRIMARY KEY)")
+		script := filepath.Join(s.w, "db.sh")
+		require.NoError(t, os.WriteFile(script, []byte(migration.DBScript), 0o755))
+		db := s.secrets["moodle-db"]
+		cmd := exec.Command("bash", script)
+		cmd.Dir = s.w
+		cmd.Env = []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "HOME=" + s.w,
+			"SOURCE_HOST=" + dbHost, "SOURCE_PORT=3306", "SOURCE_DB=oldsite", "SOURCE_USER=root", "SOURCE_PASSWORD=" + s.data.rootPassword,
+			"MOODLE_DB_HOST=" + dbHost, "MOODLE_DB_PORT=3306", "MOODLE_DB_NAME=moodle", "MOODLE_DB_USER=" + db["user"], "MOODLE_DB_PASSWORD=" + db["password"]}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Regexp(t, `emptied moodle \(\d{3,} tables dropped\)`, string(out))
+		assert.Regexp(t, `PASS: \d{3,} tables, contents match \(rows and checksums\)`, string(out))
+		assert.Equal(t, "0", s.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_name='mdl_zz_fresh_install'"), "the target's own table is gone")
+		assert.Equal(t, "from the old site", s.sql("SELECT value FROM moodle.mdl_config_plugins WHERE plugin='local_oldsite'"))
+		resp, body := c.get("/my/")
+		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
+		assert.Contains(t, body, "Admin User", "the site runs on the imported database")
+		s.sql("DROP DATABASE oldsite")
 	})
 	web2Port := port + 10000
 	c2 := newClient(t, web2Port, host)

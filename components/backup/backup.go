@@ -189,6 +189,12 @@ echo "restored $RESTORE_BLOB: $(wc -l < /work/dump.tables) tables, as in the dum
 `
 )
 
+// RestoreDeadlineHours is how long a restore Job may run (its
+// activeDeadlineSeconds), and so how long `pulumi up` waits for it.
+const RestoreDeadlineHours = 12
+
+var restoreWait = strconv.Itoa(RestoreDeadlineHours) + "h"
+
 // RestoreJobName derives a Job name from the dump's name: a new dump name
 // makes a new Job; the same name leaves the finished one alone.
 func RestoreJobName(blob string) string {
@@ -356,12 +362,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				// A half-applied restore is not retried on its own: a person
 				// reads the log and decides (docs/restore.md).
 				BackoffLimit:          pulumi.Int(0),
-				ActiveDeadlineSeconds: pulumi.Int(12 * 3600),
+				ActiveDeadlineSeconds: pulumi.Int(RestoreDeadlineHours * 3600),
 				Template: pod("restore",
 					corev1.ContainerArray{container("download", a.AzureCLIImage, "download.sh")},
 					container("restore", a.MySQLImage, "restore.sh", secretEnv("MYSQL_ROOT_PASSWORD", "mysql-root-password"))),
 			},
-		}, append(deps, pulumi.ReplaceOnChanges([]string{"spec"}), pulumi.DeleteBeforeReplace(true))...); err != nil {
+		}, append(deps, pulumi.ReplaceOnChanges([]string{"spec"}), pulumi.DeleteBeforeReplace(true),
+			// `pulumi up` waits as long as the Job may run: the provider's
+			// default (10 minutes) gave up on a restore still running.
+			pulumi.Timeouts(&pulumi.CustomTimeouts{Create: restoreWait, Update: restoreWait}))...); err != nil {
 			return nil, fmt.Errorf("creating the restore Job: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package backup
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/fieldcert/moodle-aks/internal/mocks"
@@ -110,6 +111,13 @@ func TestRestoreOnlyWhenNamed(t *testing.T) {
 		env = append(env, e.(map[string]any)["name"].(string)+"="+strings.TrimSpace(anyString(e.(map[string]any)["value"])))
 	}
 	assert.Contains(t, env, "RESTORE_BLOB=mysql/20261125T023000Z.sql.gz")
+	// `pulumi up` waits as long as the Job may run, not the provider's 10 minutes.
+	require.NotNil(t, jobs[0].CustomTimeouts, "the restore Job sets how long pulumi up waits")
+	wait, err := time.ParseDuration(jobs[0].CustomTimeouts.Create)
+	require.NoError(t, err)
+	deadline := time.Duration(jobs[0].Input("spec.activeDeadlineSeconds").(float64)) * time.Second
+	assert.GreaterOrEqual(t, wait, deadline, "the wait covers the Job's deadline")
+	assert.Equal(t, jobs[0].CustomTimeouts.Create, jobs[0].CustomTimeouts.Update)
 }
 
 func anyString(v any) string {

@@ -67,6 +67,9 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		rec.Protect = rpc.GetProtect()
 		rec.RetainOnDelete = rpc.GetRetainOnDelete()
 		rec.IgnoreChanges = rpc.GetIgnoreChanges()
+		if ct := rpc.GetCustomTimeouts(); ct != nil && (ct.GetCreate() != "" || ct.GetUpdate() != "" || ct.GetDelete() != "") {
+			rec.CustomTimeouts = &rules.Timeouts{Create: ct.GetCreate(), Update: ct.GetUpdate(), Delete: ct.GetDelete()}
+		}
 		rec.Dependencies = append([]string(nil), rpc.GetDependencies()...)
 		sort.Strings(rec.Dependencies)
 	}

@@ -8,8 +8,10 @@
 package rules
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Enforcement is how a violation is treated.
@@ -39,6 +41,39 @@ type Resource struct {
 	// IgnoreChanges are the input paths a later update leaves alone (an
 	// addition to the renderer contract; absent when empty).
 	IgnoreChanges []string `json:"ignoreChanges,omitempty"`
+	// CustomTimeouts are how long `pulumi up` waits for the resource to be
+	// created, updated or deleted, where the program sets them (an
+	// addition; absent otherwise): a Job's must cover its deadline.
+	CustomTimeouts *Timeouts `json:"customTimeouts,omitempty"`
+}
+
+// Timeouts are Pulumi's custom timeouts ("3h", "45m"; empty: the default).
+type Timeouts struct {
+	Create string `json:"create,omitempty"`
+	Update string `json:"update,omitempty"`
+	Delete string `json:"delete,omitempty"`
+}
+
+// UnmarshalJSON reads a render's durations ("3h") and a Pulumi state's
+// (`pulumi stack export`: seconds as numbers) alike.
+func (t *Timeouts) UnmarshalJSON(b []byte) error {
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	get := func(k string) string {
+		switch v := raw[k].(type) {
+		case string:
+			return v
+		case float64:
+			if v > 0 {
+				return (time.Duration(v) * time.Second).String()
+			}
+		}
+		return ""
+	}
+	t.Create, t.Update, t.Delete = get("create"), get("update"), get("delete")
+	return nil
 }
 
 // Input returns the input at a dotted path ("sku.name", "tags.region"), or

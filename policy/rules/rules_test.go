@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -155,4 +156,15 @@ func TestWithEnforcement(t *testing.T) {
 	cfg := PackConfig(All(), map[string]string{"aks-zones": "advisory"})
 	assert.Equal(t, map[string]any{"enforcementLevel": "advisory"}, cfg["aks-zones"])
 	assert.Equal(t, map[string]any{"enforcementLevel": "mandatory"}, cfg["residency-location"])
+}
+
+// A render writes durations, a Pulumi state export seconds: both read.
+func TestTimeoutsReadRenderAndState(t *testing.T) {
+	var r, st Resource
+	require.NoError(t, json.Unmarshal([]byte(`{"customTimeouts":{"create":"12h","update":"12h"}}`), &r))
+	require.NoError(t, json.Unmarshal([]byte(`{"customTimeouts":{"create":43200,"update":43200}}`), &st))
+	require.NotNil(t, st.CustomTimeouts)
+	assert.Equal(t, "12h0m0s", st.CustomTimeouts.Create)
+	assert.Equal(t, "12h", r.CustomTimeouts.Create)
+	assert.Empty(t, st.CustomTimeouts.Delete)
 }

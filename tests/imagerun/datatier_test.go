@@ -503,11 +503,7 @@ func (s *site) masterOf(key string) *redisNode {
 // on 6379 of its own address) and the test's certificate for that address.
 func (s *site) startCache() {
 	t := s.t
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	manifest(t, "data/configmap-redis-cache-config.yaml", &cm)
-	conf := cm.Data["redis.conf"]
+	conf := configMapData(t, "data/configmap-redis-cache-config.yaml")["redis.conf"]
 	require.Contains(t, conf, "tls-port 6379")
 	dir := filepath.Join(s.w, "redis-cache")
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "tls"), 0o755))

@@ -132,7 +132,8 @@ func templatePod(t *testing.T, pattern string) podSpec {
 	return m.Spec.Template.Spec
 }
 
-func cronJobPod(t *testing.T, name string) podSpec {
+// cronJobPod is the pod of a rendered CronJob (path under kubernetes/).
+func cronJobPod(t *testing.T, path string) podSpec {
 	var m struct {
 		Spec struct {
 			JobTemplate struct {
@@ -142,8 +143,17 @@ func cronJobPod(t *testing.T, name string) podSpec {
 			} `yaml:"jobTemplate"`
 		} `yaml:"spec"`
 	}
-	manifest(t, "moodle/cronjob-"+name+".yaml", &m)
+	manifest(t, path, &m)
 	return m.Spec.JobTemplate.Spec.Template.Spec
+}
+
+// configMapData is a rendered ConfigMap's data (path under kubernetes/).
+func configMapData(t *testing.T, path string) map[string]string {
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	manifest(t, path, &cm)
+	return cm.Data
 }
 
 func (p podSpec) container(t *testing.T, name string) container {

@@ -143,7 +143,7 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 	exporter := web.container(t, "apache-exporter")
 	upgrade := templatePod(t, "moodle/job-moodle-upgrade-*.yaml").container(t, "upgrade")
 	maintenance := templatePod(t, "moodle/job-moodle-maintenance-*.yaml").container(t, "maintenance")
-	cron := cronJobPod(t, "moodle-cron").container(t, "cron")
+	cron := cronJobPod(t, "moodle/cronjob-moodle-cron.yaml").container(t, "cron")
 	host := hostname(t, moodleC)
 	require.Len(t, moodleC.Ports, 1)
 	port := moodleC.Ports[0].ContainerPort
@@ -520,21 +520,8 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 	})
 	step("the nightly dump reads a secondary, falls back to the primary, and fails loudly when cut short or refused", func(t *testing.T) {
 		// The rendered backup scripts and CronJob (its dump container's env).
-		var cm struct {
-			Data map[string]string `yaml:"data"`
-		}
-		manifest(t, "data/configmap-backup-scripts.yaml", &cm)
-		var cj struct {
-			Spec struct {
-				JobTemplate struct {
-					Spec struct {
-						Template struct{ Spec podSpec } `yaml:"template"`
-					} `yaml:"spec"`
-				} `yaml:"jobTemplate"`
-			} `yaml:"spec"`
-		}
-		manifest(t, "data/cronjob-mysql-backup.yaml", &cj)
-		dumpC := cj.Spec.JobTemplate.Spec.Template.Spec.InitContainers[0]
+		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
+		dumpC := cronJobPod(t, "data/cronjob-mysql-backup.yaml").InitContainers[0]
 		ports := ""
 		for _, e := range dumpC.Env {
 			if e.Name == "MYSQL_PORTS" {
@@ -548,7 +535,7 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 			_ = os.RemoveAll(work)
 			require.NoError(t, os.MkdirAll(work, 0o755))
 			script := filepath.Join(s.w, "dump.sh")
-			require.NoError(t, os.WriteFile(script, []byte(cm.Data["dump.sh"]), 0o755))
+			require.NoError(t, os.WriteFile(script, []byte(scripts["dump.sh"]), 0o755))
 			mnt := "/work"
 			if _, err := os.Stat(mnt); os.IsNotExist(err) {
 				s.created = append(s.created, mnt)
@@ -617,17 +604,14 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 		assert.Contains(t, body, "Admin User")
 	})
 	step("restore: a whole dump replaces the database, newer tables included; an incomplete one changes nothing", func(t *testing.T) {
-		var cm struct {
-			Data map[string]string `yaml:"data"`
-		}
-		manifest(t, "data/configmap-backup-scripts.yaml", &cm)
+		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
 		restore := func(dumpFile string) (string, int) {
 			work := filepath.Join(s.w, "restore-work")
 			_ = os.RemoveAll(work)
 			require.NoError(t, os.MkdirAll(work, 0o755))
 			s.run("cp", dumpFile, filepath.Join(work, "restore.sql.gz"))
 			script := filepath.Join(s.w, "restore.sh")
-			require.NoError(t, os.WriteFile(script, []byte(cm.Data["restore.sh"]), 0o755))
+			require.NoError(t, os.WriteFile(script, []byte(scripts["restore.sh"]), 0o755))
 			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
 				fmt.Sprintf("mount --make-rprivate / && mkdir -p /work && mount --bind %s /work && exec bash %s", work, script))
 			cmd.Env = []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "MYSQL_HOST=" + dbHost, "MYSQL_WRITE_PORT=3306",

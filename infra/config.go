@@ -113,6 +113,7 @@ type Config struct {
 	BackupSchedule          string
 	FilesSnapshotSchedule   string
 	RestoreBackup           string
+	RestoreInto             string
 	AzureCLIImage           string
 	MysqlExporterImage      string
 	RedisExporterImage      string
@@ -369,7 +370,7 @@ func (c *Config) applyDefaults() {
 	if c.Environment == Prod {
 		c.ACMEEnvironment = "production"
 	}
-	c.MaintenanceWindow = MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 2, DurationHours: 4, UTCOffset: "+00:00"}
+	c.MaintenanceWindow = MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 5, DurationHours: 4, UTCOffset: "+00:00"}
 	prod := c.Environment == Prod
 	if prod {
 		if reg.Zones {
@@ -420,7 +421,7 @@ func (c *Config) stringFields() map[string]*string {
 		"istioVersion": &c.IstioVersion, "istioMode": &c.IstioMode, "istioAddonRevision": &c.IstioAddonRevision, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,
 		"redisSessionPersistence": &c.RedisSessionPersistence, "backupSchedule": &c.BackupSchedule,
-		"filesSnapshotSchedule": &c.FilesSnapshotSchedule, "restoreBackup": &c.RestoreBackup,
+		"filesSnapshotSchedule": &c.FilesSnapshotSchedule, "restoreBackup": &c.RestoreBackup, "restoreInto": &c.RestoreInto,
 		"k6Image":  &c.K6Image,
 		"smtpHost": &c.SMTPHost, "smtpFrom": &c.SMTPFrom, "smtpUsername": &c.SMTPUsername,
 		"prometheusChartVersion": &c.PrometheusChartVersion, "apacheExporterImage": &c.ApacheExporterImage,

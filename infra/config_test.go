@@ -131,7 +131,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"prod web min 1", "prod", map[string]string{"webMinReplicas": "1"}, "webMinReplicas", "allowed: 2 to 500"},
 		{"moodledata under premium minimum", "dev", map[string]string{"moodledataQuotaGiB": "50"}, "moodledataQuotaGiB", "allowed: 100 to 102400"},
 		{"mysql disk too big", "dev", map[string]string{"mysqlDiskGiB": "40000"}, "mysqlDiskGiB", "allowed: 4 to 32767"},
-		{"retention negative", "dev", map[string]string{"backupRetentionDays": "-1"}, "backupRetentionDays", "allowed: 1 to 3650"},
+		{"retention negative", "dev", map[string]string{"backupRetentionDays": "-1"}, "backupRetentionDays", "allowed: 1 to 365"},
 		{"replication unknown", "dev", map[string]string{"backupReplication": "GRS2"}, "backupReplication", "allowed: LRS, ZRS"},
 		{"ZRS without zones", "dev", map[string]string{"region": "ukwest", "residency": "uk", "backupReplication": "ZRS"}, "backupReplication", "needs availability zones"},
 		{"prod without protection", "prod", map[string]string{"dataProtection": "none"}, "dataProtection", "not allowed in prod"},
@@ -191,6 +191,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"redis persistence", "dev", map[string]string{"redisSessionPersistence": "rdb"}, "redisSessionPersistence", "allowed: aof, off"},
 		{"backup schedule", "dev", map[string]string{"backupSchedule": "daily"}, "backupSchedule", "five-field cron"},
 		{"restore name", "dev", map[string]string{"restoreBackup": "../etc/passwd"}, "restoreBackup", "not a dump name"},
+		{"restore target", "dev", map[string]string{"restoreInto": "mysql"}, "restoreInto", `"mysql" is neither "moodle" nor a scratch database moodle_<name>`},
 		{"exporter image", "dev", map[string]string{"mysqlExporterImage": "prom/mysqld-exporter"}, "mysqlExporterImage", "no tag or digest"},
 		{"web cpu", "dev", map[string]string{"webCpuMillis": "50"}, "webCpuMillis", "allowed: 100 to 16000"},
 		{"language code", "dev", map[string]string{"languagePacks": `["German"]`}, "languagePacks[0]", "not a Moodle language code"},
@@ -272,7 +273,14 @@ func TestPrivateClusterNeedsNoRanges(t *testing.T) {
 	c, err := load(t, v)
 	require.NoError(t, err)
 	assert.True(t, c.PrivateCluster)
-	assert.Equal(t, MaintenanceWindow{DayOfWeek: "Sunday", StartHour: 2, DurationHours: 4, UTCOffset: "+00:00"}, c.MaintenanceWindow)
+	// The default window is AKS's minimum and keeps clear of the default
+	// backups (a node drain would cut them).
+	assert.Equal(t, 4, c.MaintenanceWindow.DurationHours)
+	for _, sched := range []string{c.BackupSchedule, c.FilesSnapshotSchedule} {
+		starts, err := cronStarts(sched)
+		require.NoError(t, err)
+		assert.Equal(t, -1, overlapsWindow(starts, c.MaintenanceWindow), sched)
+	}
 }
 
 func TestIntegrationsAndEgress(t *testing.T) {

@@ -85,6 +85,7 @@ var istioPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~/%-]*\*?$`)
 var (
 	cronFieldRE   = regexp.MustCompile(`^[0-9*/,\-]+$`)
 	restoreNameRE = regexp.MustCompile(`^mysql/[0-9]{8}T[0-9]{6}Z\.sql\.gz$`)
+	restoreCopyRE = regexp.MustCompile(`^moodle_[a-z0-9_]{1,57}$`)
 )
 
 // validCron accepts five-field cron schedules of numbers, *, /, , and -.

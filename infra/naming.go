@@ -118,6 +118,13 @@ func (n Names) NodeResourceGroup() string {
 	return truncate(n.ResourceGroup(), 74) + "-nodes"
 }
 
+// DiskResourceGroup holds the stack's data disks (MySQL, Redis): a group
+// the stack owns, so deleting the cluster (and with it the node resource
+// group) leaves them.
+func (n Names) DiskResourceGroup() string {
+	return truncate(n.ResourceGroup(), 84) + "-disks"
+}
+
 // IngressIP is the ingress gateway's public IP, e.g. "pip-moodle-prod-eastus2-ingress".
 func (n Names) IngressIP() string {
 	return truncate(fmt.Sprintf("pip-moodle-%s-%s", n.Slug, n.reg), 72) + "-ingress"

@@ -70,6 +70,9 @@ func (v *validator) sizing(c *Config) {
 	if c.RestoreBackup != "" && !restoreNameRE.MatchString(c.RestoreBackup) {
 		v.fail("restoreBackup", "%q is not a dump name such as mysql/20261125T023000Z.sql.gz", c.RestoreBackup)
 	}
+	if c.RestoreInto != "" && c.RestoreInto != MoodleDatabase && !restoreCopyRE.MatchString(c.RestoreInto) {
+		v.fail("restoreInto", "%q is neither %q nor a scratch database moodle_<name> (lowercase letters, digits, _; at most 64 characters)", c.RestoreInto, MoodleDatabase)
+	}
 	for key, img := range map[string]string{"azureCliImage": c.AzureCLIImage, "mysqlExporterImage": c.MysqlExporterImage, "redisExporterImage": c.RedisExporterImage,
 		"mysqlProxyImage": c.MysqlProxyImage, "redisClusterImage": c.RedisClusterImage} {
 		v.image(key, img)

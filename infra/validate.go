@@ -96,7 +96,9 @@ func (c *Config) Validate() []error {
 
 	v.between("moodledataQuotaGiB", c.MoodledataQuotaGiB, 100, 102400)
 	v.between("mysqlDiskGiB", c.MysqlDiskGiB, 4, 32767)
-	v.between("backupRetentionDays", c.BackupRetentionDays, 1, 3650)
+	// At most a year: blob and share soft delete, which keep a deleted
+	// backup as long as the retention, go no further.
+	v.between("backupRetentionDays", c.BackupRetentionDays, 1, 365)
 	if v.oneOf("backupReplication", c.BackupReplication, replications) &&
 		strings.Contains(c.BackupReplication, "ZRS") && known && !reg.Zones {
 		v.fail("backupReplication", "%q needs availability zones, which region %q does not have; use LRS or GRS", c.BackupReplication, c.Region)
@@ -110,6 +112,7 @@ func (c *Config) Validate() []error {
 	v.oneOf("pluginMode", c.PluginMode, []string{"baked", "share"})
 	v.integrations(c)
 	v.sizing(c)
+	v.backupWindows(c)
 	v.moodle(c)
 	v.certificates(c)
 	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)

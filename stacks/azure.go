@@ -31,6 +31,20 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		return fmt.Errorf("creating the region's resource group: %w", err)
 	}
 
+	// The data disks' own group (MySQL, Redis): AKS deletes the node
+	// resource group with the cluster, and every disk the CSI driver made
+	// there by default with it. Locked in prod.
+	disks, err := resourcegroup.New(ctx, "data-disks", &resourcegroup.Args{
+		Name:       names.DiskResourceGroup(),
+		Location:   cfg.Region,
+		Tags:       tags,
+		Protection: cfg.DataProtection,
+		Lock:       prod,
+	}, r.azure)
+	if err != nil {
+		return fmt.Errorf("creating the data disks' resource group: %w", err)
+	}
+
 	net, err := network.New(ctx, "network", &network.Args{
 		ResourceGroupName: rg.Name,
 		Location:          cfg.Region,
@@ -88,6 +102,8 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		ContainerRegistryID:  cfg.ContainerRegistryID,
 		IngressIPName:        ingressIP,
 		ServiceMeshRevision:  meshRevision,
+		DiskResourceGroupID:  disks.ID.ToStringOutput(),
+		Protect:              prod,
 		SubscriptionID:       subscription,
 		Tags:                 tags,
 	}, r.azure)
@@ -112,6 +128,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		Shares:            shares,
 		PrivateEndpoint:   endpoint,
 		Protection:        cfg.DataProtection,
+		SoftDeleteDays:    cfg.BackupRetentionDays,
 		Tags:              tags,
 	}, r.azure)
 	if err != nil {
@@ -125,6 +142,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		Replication:       cfg.BackupReplication,
 		RetentionDays:     cfg.BackupRetentionDays,
 		Protection:        cfg.DataProtection,
+		Lock:              prod,
 		Tags:              tags,
 		PrivateEndpoint:   endpoint,
 	}, r.azure)

@@ -161,12 +161,13 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
 		vs = append(vs, volumes.Share{Name: s.Name, QuotaGiB: s.QuotaGiB, Namespace: infra.NamespaceMoodle})
 	}
 	vol, err := volumes.New(ctx, "volumes", &volumes.Args{
-		ResourceGroup:  names.ResourceGroup(),
-		StorageAccount: names.StorageAccount("files"),
-		Shares:         vs,
-		ZoneRedundant:  len(cfg.Zones) > 0,
-		Protection:     cfg.DataProtection,
-		DependsOn:      append(slices.Clone(nsDeps), r.Files.Shares...),
+		ResourceGroup:     names.ResourceGroup(),
+		DiskResourceGroup: names.DiskResourceGroup(),
+		StorageAccount:    names.StorageAccount("files"),
+		Shares:            vs,
+		ZoneRedundant:     len(cfg.Zones) > 0,
+		Protection:        cfg.DataProtection,
+		DependsOn:         append(slices.Clone(nsDeps), r.Files.Shares...),
 	}, k8s)
 	if err != nil {
 		return fmt.Errorf("creating the volumes: %w", err)

@@ -94,6 +94,7 @@ func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
 		SnapshotSchedule:   cfg.FilesSnapshotSchedule,
 		RetentionDays:      cfg.BackupRetentionDays,
 		Restore:            cfg.RestoreBackup,
+		RestoreInto:        cfg.RestoreInto,
 		OnJobsPool:         cfg.JobsPool.Enabled,
 		DependsOn:          append(deps, r.Identities[infra.BackupWorkload.Name].Resources...),
 	}, k8s)

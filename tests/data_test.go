@@ -75,11 +75,11 @@ func TestRestoreFromConfig(t *testing.T) {
 	rec := runStack(t, "dev", "testdata/restore.yaml")
 	jobs := restoreJobs(rec.OfType("kubernetes:batch/v1:Job"))
 	require.Len(t, jobs, 1)
-	assert.Equal(t, backup.RestoreJobName("mysql/20261125T023000Z.sql.gz"), jobs[0])
+	assert.Equal(t, backup.RestoreJobName("mysql/20261125T023000Z.sql.gz", ""), jobs[0])
 
 	r := renderCLI(t, stacks.Program, "-stack", "dev", "-config", "testdata/restore.yaml")
 	require.Equal(t, render.ExitOK, r.code, r.stderr)
-	_, err := os.Stat(filepath.Join(r.out, "kubernetes", "data", "job-"+backup.RestoreJobName("mysql/20261125T023000Z.sql.gz")+".yaml"))
+	_, err := os.Stat(filepath.Join(r.out, "kubernetes", "data", "job-"+backup.RestoreJobName("mysql/20261125T023000Z.sql.gz", "")+".yaml"))
 	assert.NoError(t, err, "the restore Job is rendered")
 }
 

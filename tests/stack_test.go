@@ -28,9 +28,11 @@ func TestRegionStacks(t *testing.T) {
 			rec := runStack(t, tc.stack, "")
 			all := rec.Resources()
 
-			rgs := rec.OfType("azure-native:resources:ResourceGroup")
-			require.Len(t, rgs, 1)
-			rg := rgs[0]
+			rg, ok := rec.Named("azure-native:resources:ResourceGroup", "region-rg")
+			require.True(t, ok)
+			disks, ok := rec.Named("azure-native:resources:ResourceGroup", "data-disks-rg")
+			require.True(t, ok)
+			require.Len(t, rec.OfType("azure-native:resources:ResourceGroup"), 2, "the region's group and its data disks' group")
 			assert.Equal(t, tc.region, rg.Input("location"))
 			assert.Regexp(t, infra.ResourceGroupNameRE, rg.Input("resourceGroupName"))
 			assert.Contains(t, rg.Input("resourceGroupName"), tc.region)
@@ -56,7 +58,7 @@ func TestRegionStacks(t *testing.T) {
 
 			// Data resources, and the group that holds them, resist deletion:
 			// protected in prod, retained in dev.
-			data := []rules.Resource{rg, accts["StorageV2"], accts["FileStorage"]}
+			data := []rules.Resource{rg, disks, accts["StorageV2"], accts["FileStorage"]}
 			data = append(data, rec.OfType("azure-native:storage:BlobContainer")...)
 			data = append(data, rec.OfType("azure-native:storage:FileShare")...)
 			for _, r := range data {
@@ -67,6 +69,28 @@ func TestRegionStacks(t *testing.T) {
 			clusters := rec.OfType("azure-native:containerservice/v20241001:ManagedCluster")
 			require.Len(t, clusters, 1)
 			c := clusters[0]
+			assert.Equal(t, tc.protect, c.Protect, "the prod cluster is protected (deleting it deletes its node group)")
+			// The MySQL and Redis disks are made in the data disks' group,
+			// never in the node resource group AKS deletes with the cluster.
+			for _, sc := range rec.OfType("kubernetes:storage.k8s.io/v1:StorageClass") {
+				if sc.String("provisioner") == "disk.csi.azure.com" {
+					assert.Equal(t, disks.Input("resourceGroupName"), sc.Input("parameters.resourceGroup"), sc.URN)
+					assert.NotEqual(t, c.Input("nodeResourceGroup"), sc.Input("parameters.resourceGroup"))
+				}
+			}
+			// Locks in prod: the backup account and the disks' group.
+			var lockedOn []string
+			for _, l := range rec.OfType("azure-native:authorization:ManagementLockByScope") {
+				assert.Equal(t, "CanNotDelete", l.Input("level"))
+				lockedOn = append(lockedOn, l.Dependencies...)
+			}
+			if tc.protect {
+				assert.Contains(t, lockedOn, disks.URN)
+				assert.Contains(t, lockedOn, accts["StorageV2"].URN)
+				assert.NotContains(t, lockedOn, accts["FileStorage"].URN, "a lock there refuses the snapshots' expiry")
+			} else {
+				assert.Empty(t, lockedOn, "dev stacks can be torn down")
+			}
 			assert.Equal(t, tc.tier, c.Input("sku.tier"))
 			assert.Equal(t, tc.protect, c.Input("disableLocalAccounts"), "local accounts off in prod")
 			assert.Equal(t, tc.zones, c.Input("agentPoolProfiles").([]any)[0].(map[string]any)["availabilityZones"])

@@ -114,6 +114,13 @@ type Args struct {
 	// ("asm-1-30") with an external ingress gateway; empty: no add-on
 	// (Istio comes from its charts).
 	ServiceMeshRevision string
+	// DiskResourceGroupID is the group the disk CSI driver creates data
+	// disks in (the volumes' StorageClasses name it): the control plane's
+	// identity gets Contributor there, on nothing else (optional).
+	DiskResourceGroupID pulumi.StringInput
+	// Protect makes Pulumi refuse to delete or replace the cluster (prod):
+	// deleting it deletes its node resource group and everything in it.
+	Protect bool
 	// SubscriptionID completes role definition IDs (required).
 	SubscriptionID pulumi.StringInput
 	// Tags go on every Azure resource (required: infra.Tags).
@@ -326,6 +333,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 		grants = append(grants, identity.Grant{Role: identity.RoleNetworkContributor, Scope: ip.ID().ToStringOutput(), What: "ingress-ip"})
 	}
+	if a.DiskResourceGroupID != nil {
+		// The disk CSI driver of AKS runs with the cluster's identity: to
+		// create, attach and resize disks outside the node resource group
+		// it needs Contributor on their group
+		// (MicrosoftDocs/azure-aks-docs articles/aks/azure-disk-csi.md,
+		// "resourceGroup" parameter).
+		grants = append(grants, identity.Grant{Role: identity.RoleContributor, Scope: a.DiskResourceGroupID, What: "disks"})
+	}
 	cp, err := identity.New(ctx, name+"-control-plane", &identity.Args{
 		ResourceGroupName: a.ResourceGroupName,
 		Location:          a.Location,
@@ -417,7 +432,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			NodeOSUpgradeChannel: pulumi.String("NodeImage"),
 		},
 		Tags: tags,
-	}, pulumi.Parent(c), pulumi.DependsOn(cp.Resources),
+	}, pulumi.Parent(c), pulumi.DependsOn(cp.Resources), pulumi.Protect(a.Protect),
 		// The autoscaler owns the node count; a refresh must not reset it.
 		pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}))
 	if err != nil {

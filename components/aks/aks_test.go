@@ -328,3 +328,28 @@ func TestFQDNPoliciesEnableACNSSecurity(t *testing.T) {
 	assert.Equal(t, true, c.Input("networkProfile.advancedNetworking.security.enabled"))
 	assert.Equal(t, false, c.Input("networkProfile.advancedNetworking.observability.enabled"), "observability is not needed and not paid for")
 }
+
+func TestDataDisksGroupAndProtection(t *testing.T) {
+	a := args()
+	a.DiskResourceGroupID = pulumi.String("/subscriptions/s/resourceGroups/rg-moodle-prod-eastus2-disks")
+	a.Protect = true
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	c := cluster(t, rec)
+	assert.True(t, c.Protect, "Pulumi refuses to delete or replace the prod cluster")
+	var disks *mocks.Resource
+	grants := rec.OfType("azure-native:authorization:RoleAssignment")
+	for i := range grants {
+		if grants[i].String("scope") == "/subscriptions/s/resourceGroups/rg-moodle-prod-eastus2-disks" {
+			disks = &grants[i]
+		}
+	}
+	require.NotNil(t, disks, "the control plane may make disks in the stack's disk group")
+	assert.Contains(t, disks.String("roleDefinitionId"), "b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor, on that group alone")
+	assert.Contains(t, c.Dependencies, disks.URN, "before the cluster's CSI driver provisions a disk")
+
+	rec, err = run(t, args())
+	require.NoError(t, err)
+	assert.False(t, cluster(t, rec).Protect, "dev clusters can be destroyed")
+	assert.Len(t, rec.OfType("azure-native:authorization:RoleAssignment"), 2, "no disk grant without the group")
+}

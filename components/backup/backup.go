@@ -62,6 +62,9 @@ type Args struct {
 	RetentionDays int
 	// Restore names a dump to restore ("mysql/<time>.sql.gz"); empty: none.
 	Restore string
+	// RestoreInto is the database it replaces: "" or Moodle's own, or a
+	// scratch copy the Job creates (Moodle untouched).
+	RestoreInto string
 	// OnJobsPool runs the jobs on the jobs pool.
 	OnJobsPool bool
 	// DependsOn are created first: namespaces, MySQL (required).
@@ -113,30 +116,86 @@ az account set --subscription "$SUBSCRIPTION_ID"
 set -euo pipefail
 # A secondary where the proxy offers one (its read port first), else the
 # primary: the dump never waits on the primary's writes when it need not.
+db=` + infra.MoodleDatabase + `
 port=""
 for p in $MYSQL_PORTS; do
-  if mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$p" -u ` + "backup" + ` -e 'SELECT 1' >/dev/null 2>&1; then port=$p; break; fi
+  if mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$p" -u backup -e 'SELECT 1' >/dev/null 2>&1; then port=$p; break; fi
   echo "no database answers on $MYSQL_HOST:$p"
 done
 if [ -z "$port" ]; then echo "FAIL: no database answers on $MYSQL_HOST ports $MYSQL_PORTS" >&2; exit 1; fi
+sql() { mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$port" -u backup --batch --skip-column-names "$@"; }
+tables() { sql -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$db' AND table_type='BASE TABLE'" | LC_ALL=C sort; }
+bq=$'\x60'
 echo "dumping from $MYSQL_HOST:$port"
+tables > /work/source.before
+# Where the dump starts (MySQL's GTID set: a point-in-time recovery
+# replays the binary logs from here, docs/restore.md).
+gtid=$(sql -e 'SELECT @@GLOBAL.gtid_executed' 2>/dev/null | tr -d '\n' || true)
 # A consistent snapshot of InnoDB without locking Moodle out. pipefail: a
-# dump that dies mid-way fails the Job instead of uploading what it wrote.
-mysqldump --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$port" -u ` + "backup" + ` --single-transaction --quick --routines --triggers --events \
-  --set-gtid-purged=OFF --no-tablespaces --default-character-set=utf8mb4 ` + infra.MoodleDatabase + ` | gzip -6 > /work/moodle.sql.gz
+# dump that dies mid-way, or a scratch disk that fills, fails the Job
+# instead of uploading what it wrote.
+mysqldump --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$port" -u backup --single-transaction --quick --routines --triggers --events \
+  --set-gtid-purged=OFF --no-tablespaces --default-character-set=utf8mb4 "$db" | gzip -6 > /work/moodle.sql.gz
 gzip -t /work/moodle.sql.gz
 # mysqldump writes this line last: a dump cut short never has it.
 if ! gunzip -c /work/moodle.sql.gz | tail -n 1 | grep -q '^-- Dump completed'; then
   echo "FAIL: the dump is incomplete (no '-- Dump completed' at its end)" >&2; exit 1
 fi
-echo "dump complete: $(gunzip -c /work/moodle.sql.gz | grep -c '^CREATE TABLE') tables"
+# Every table there before and after the dump is in it.
+tables > /work/source.after
+gunzip -c /work/moodle.sql.gz | sed -n "s/^CREATE TABLE ${bq}\([^${bq}]*\)${bq}.*/\1/p" | LC_ALL=C sort > /work/dump.tables
+missing=$(comm -12 /work/source.before /work/source.after | comm -23 - /work/dump.tables)
+if [ -n "$missing" ]; then
+  echo "FAIL: the dump lacks tables the database has:" $missing >&2; exit 1
+fi
+if [ ! -s /work/dump.tables ]; then echo "FAIL: the dump has no tables" >&2; exit 1; fi
+# The manifest beside the dump: what a restore checks (bytes, SHA-256,
+# each table's rows as the dump holds them) and where the dump came from.
+# Rows: one "(" each, once the quoted strings are gone (mysqldump escapes
+# every quote and backslash inside them; no other value has a "("). MySQL
+# writes an INSERT on one line, MariaDB a row per line after it: sed prints
+# "<table> (((" for both, uniq folds the repeats.
+declare -A rows
+while read -r c t p; do rows[$t]=$(( ${rows[$t]:-0} + c * ${#p} )); done < <(gunzip -c /work/moodle.sql.gz | LC_ALL=C sed -n \
+  -e "/^INSERT INTO ${bq}/!{/^(/!{z;h;d}}" \
+  -e "/^INSERT INTO ${bq}/{s/\\\\.//g;s/'[^']*'//g;s/^INSERT INTO ${bq}\([^${bq}]*\)${bq} VALUES/\1\n/;h;s/\n.*//;x;s/^[^\n]*\n//;s/[^(]//g;H;x;s/\n/ /;p;s/ .*//;h;d}" \
+  -e "x;/./!{x;d};x;s/\\\\.//g;s/'[^']*'//g;s/[^(]//g;G;s/^\(.*\)\n\(.*\)\$/\2 \1/;p" | uniq -c)
+total=0
+{
+  printf 'bytes\t%s\n' "$(wc -c < /work/moodle.sql.gz)"
+  printf 'sha256\t%s\n' "$(sha256sum /work/moodle.sql.gz | cut -d' ' -f1)"
+  printf 'tables\t%s\n' "$(wc -l < /work/dump.tables)"
+  printf 'source\t%s:%s %s\n' "$MYSQL_HOST" "$port" "$(sql -e 'SELECT @@version')"
+  printf 'source_gtid_executed_at_start\t%s\n' "${gtid:-unavailable}"
+  printf 'mysqldump\t%s\n' "$(mysqldump --version)"
+  while read -r t; do printf 'rows\t%s\t%s\n' "$t" "${rows[$t]:-0}"; done < /work/dump.tables
+} > /work/moodle.manifest
+for n in "${rows[@]}"; do total=$(( total + n )); done
+echo "dump complete: $(wc -l < /work/dump.tables) tables, $total rows, $(wc -c < /work/moodle.sql.gz) bytes"
 `
 	uploadScript = `#!/bin/sh
 set -eu
-` + azLogin + `name="mysql/$(date -u +%Y%m%dT%H%M%SZ).sql.gz"
-az storage blob upload --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER" \
-  --name "$name" --file /work/moodle.sql.gz --output none
-echo "uploaded $name"
+` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
+# The previous dump: the newest with a manifest (one without was never
+# finished).
+blob list --prefix mysql/ --query "[].[name, properties.contentLength]" --output tsv > /work/blobs
+tab=$(printf '\t')
+prev=$(grep "\.manifest${tab}" /work/blobs | sort | tail -n 1 | cut -f1)
+prev_bytes=0
+if [ -n "$prev" ]; then
+  prev_bytes=$(grep "^${prev%.manifest}\.sql\.gz${tab}" /work/blobs | cut -f2)
+  printf 'previous\t%s\t%s\n' "${prev%.manifest}.sql.gz" "${prev_bytes:-0}" >> /work/moodle.manifest
+fi
+name="mysql/$(date -u +%Y%m%dT%H%M%SZ)"
+bytes=$(wc -c < /work/moodle.sql.gz)
+# The dump first, its manifest last: a restore refuses a dump without one.
+blob upload --name "$name.sql.gz" --file /work/moodle.sql.gz --output none
+blob upload --name "$name.manifest" --file /work/moodle.manifest --output none
+echo "uploaded $name.sql.gz ($bytes bytes) and $name.manifest"
+if [ "${prev_bytes:-0}" -gt 0 ] && [ $(( bytes * 100 )) -lt $(( prev_bytes * ` + minSizePercent + ` )) ]; then
+  echo "FAIL: $name.sql.gz is $bytes bytes, under ` + minSizePercent + `% of the previous dump (${prev%.manifest}.sql.gz, ${prev_bytes} bytes): was data deleted? (docs/restore.md)" >&2
+  exit 1
+fi
 `
 	snapshotScript = `#!/bin/sh
 set -eu
@@ -151,20 +210,34 @@ done
 `
 	downloadScript = `#!/bin/sh
 set -eu
-` + azLogin + `az storage blob download --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER" \
-  --name "$RESTORE_BLOB" --file /work/restore.sql.gz --output none
-gzip -t /work/restore.sql.gz
+` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
+blob download --name "$RESTORE_BLOB" --file /work/restore.sql.gz --output none
+if ! blob download --name "${RESTORE_BLOB%.sql.gz}.manifest" --file /work/restore.manifest --output none; then
+  echo "FAIL: no manifest beside $RESTORE_BLOB (${RESTORE_BLOB%.sql.gz}.manifest): its upload never finished" >&2; exit 1
+fi
 `
 	restoreScript = `#!/bin/bash
 set -euo pipefail
 # Into the primary (the proxy's write port), as root, into an emptied
 # database: a restore over what is there would keep every table newer than
 # the dump, and Moodle's next upgrade fails installing a table that exists.
-db=` + infra.MoodleDatabase + `
+# RESTORE_DATABASE: Moodle's, or a scratch copy (created if missing).
+db=${RESTORE_DATABASE:-` + infra.MoodleDatabase + `}
 sql() { MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$MYSQL_WRITE_PORT" -uroot --batch --skip-column-names "$@"; }
 bq=$'\x60'
-# The dump must be whole before anything is dropped: mysqldump writes
-# "-- Dump completed" last, and a dump without tables restores nothing.
+tab=$'\t'
+# The dump must be the one its manifest describes, and whole, before
+# anything is dropped: a truncated upload or download has another SHA-256,
+# mysqldump writes "-- Dump completed" last, and a dump without tables
+# restores nothing.
+m=/work/restore.manifest
+if [ ! -s "$m" ]; then echo "FAIL: $RESTORE_BLOB has no manifest: nothing was changed" >&2; exit 1; fi
+want=$(sed -n "s/^sha256${tab}//p" "$m")
+got=$(sha256sum /work/restore.sql.gz | cut -d' ' -f1)
+if [ "$want" != "$got" ]; then
+  echo "FAIL: $RESTORE_BLOB is not the dump its manifest describes ($(wc -c < /work/restore.sql.gz) bytes, SHA-256 $got; the manifest: $(sed -n "s/^bytes${tab}//p" "$m") bytes, $want): nothing was changed" >&2
+  exit 1
+fi
 if ! gunzip -c /work/restore.sql.gz | tail -n 1 | grep -q '^-- Dump completed'; then
   echo "FAIL: $RESTORE_BLOB is incomplete (no '-- Dump completed' at its end): nothing was changed" >&2; exit 1
 fi
@@ -172,6 +245,7 @@ gunzip -c /work/restore.sql.gz | sed -n "s/^CREATE TABLE ${bq}\([^${bq}]*\)${bq}
 if [ ! -s /work/dump.tables ]; then
   echo "FAIL: $RESTORE_BLOB has no tables: nothing was changed" >&2; exit 1
 fi
+sql -e "CREATE DATABASE IF NOT EXISTS ${bq}${db}${bq} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 existing=$(sql -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$db'")
 for t in $existing; do
   sql "$db" -e "DROP TABLE IF EXISTS ${bq}${t}${bq}"
@@ -185,9 +259,25 @@ if [ "$(cat /work/dump.tables)" != "$(cat /work/db.tables)" ]; then
   comm -3 /work/dump.tables /work/db.tables >&2
   exit 1
 fi
-echo "restored $RESTORE_BLOB: $(wc -l < /work/dump.tables) tables, as in the dump"
+# Each table holds the rows the dump holds (one query for all of them).
+sed -n "s/^rows${tab}\([^${tab}]*\)${tab}\(.*\)/\1 \2/p" "$m" | LC_ALL=C sort > /work/dump.rows
+sed -n "s/^rows${tab}\([^${tab}]*\)${tab}.*/SELECT '\1', COUNT(*) FROM ${bq}\1${bq}/p" "$m" | sed '2,$s/^/UNION ALL /' > /work/count.sql
+sql "$db" < /work/count.sql | tr '\t' ' ' | LC_ALL=C sort > /work/db.rows
+if [ "$(cat /work/dump.rows)" != "$(cat /work/db.rows)" ]; then
+  echo "FAIL: restored rows differ from the dump's (left: the dump's table and rows; right: the database's):" >&2
+  comm -3 /work/dump.rows /work/db.rows >&2
+  exit 1
+fi
+total=0
+while read -r _ n; do total=$(( total + n )); done < /work/db.rows
+echo "restored $RESTORE_BLOB into $db: $(wc -l < /work/dump.tables) tables, $total rows, as in the dump"
 `
 )
+
+// minSizePercent: a dump smaller than this share of the previous one is
+// uploaded (it is complete, and the newest state) but fails the Job, so
+// the alert fires while the older dumps are still kept.
+const minSizePercent = "50"
 
 // RestoreDeadlineHours is how long a restore Job may run (its
 // activeDeadlineSeconds), and so how long `pulumi up` waits for it.
@@ -195,10 +285,16 @@ const RestoreDeadlineHours = 12
 
 var restoreWait = strconv.Itoa(RestoreDeadlineHours) + "h"
 
-// RestoreJobName derives a Job name from the dump's name: a new dump name
-// makes a new Job; the same name leaves the finished one alone.
-func RestoreJobName(blob string) string {
-	sum := sha256.Sum256([]byte(blob))
+// RestoreJobName derives a Job name from the dump's name and the target
+// database: a new dump or target makes a new Job; the same leaves the
+// finished one alone. (Moodle's own database keeps the names of earlier
+// versions, which hashed the dump's name alone.)
+func RestoreJobName(blob, database string) string {
+	key := blob
+	if database != "" && database != infra.MoodleDatabase {
+		key += " into " + database
+	}
+	sum := sha256.Sum256([]byte(key))
 	return "mysql-restore-" + hex.EncodeToString(sum[:])[:10]
 }
 
@@ -212,6 +308,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("backups %q: %w", name, err)
 	}
 	ns := infra.NamespaceData
+	restoreDB := a.RestoreInto
+	if restoreDB == "" {
+		restoreDB = infra.MoodleDatabase
+	}
 	c := &Backups{}
 	if err := ctx.RegisterComponentResource(TypeToken, name, c, opts...); err != nil {
 		return nil, fmt.Errorf("registering backups component %q: %w", name, err)
@@ -260,6 +360,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		corev1.EnvVarArgs{Name: pulumi.String("SHARE"), Value: pulumi.String(a.Share)},
 		corev1.EnvVarArgs{Name: pulumi.String("RETENTION_DAYS"), Value: pulumi.String(strconv.Itoa(a.RetentionDays))},
 		corev1.EnvVarArgs{Name: pulumi.String("RESTORE_BLOB"), Value: pulumi.String(a.Restore)},
+		corev1.EnvVarArgs{Name: pulumi.String("RESTORE_DATABASE"), Value: pulumi.String(restoreDB)},
 		// The Azure CLI keeps its login under HOME; the root filesystem
 		// is not the job's to write.
 		corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/work")},
@@ -355,7 +456,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	if a.Restore != "" {
-		c.RestoreJob = RestoreJobName(a.Restore)
+		c.RestoreJob = RestoreJobName(a.Restore, restoreDB)
 		if _, err := batchv1.NewJob(ctx, name+"-restore", &batchv1.JobArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(c.RestoreJob), Namespace: pulumi.String(ns), Labels: jobLabels("restore")},
 			Spec: &batchv1.JobSpecArgs{

@@ -101,9 +101,11 @@ func TestRestoreOnlyWhenNamed(t *testing.T) {
 	require.NoError(t, err)
 	jobs := rec.OfType("kubernetes:batch/v1:Job")
 	require.Len(t, jobs, 1)
-	assert.Equal(t, RestoreJobName(a.Restore), jobs[0].Input("metadata.name"))
-	assert.True(t, strings.HasPrefix(RestoreJobName(a.Restore), "mysql-restore-"))
-	assert.NotEqual(t, RestoreJobName(a.Restore), RestoreJobName("mysql/20261124T023000Z.sql.gz"))
+	assert.Equal(t, RestoreJobName(a.Restore, ""), jobs[0].Input("metadata.name"))
+	assert.True(t, strings.HasPrefix(RestoreJobName(a.Restore, ""), "mysql-restore-"))
+	assert.NotEqual(t, RestoreJobName(a.Restore, ""), RestoreJobName("mysql/20261124T023000Z.sql.gz", ""))
+	assert.Equal(t, RestoreJobName(a.Restore, ""), RestoreJobName(a.Restore, infra.MoodleDatabase), "Moodle's own database: the name earlier versions gave")
+	assert.NotEqual(t, RestoreJobName(a.Restore, ""), RestoreJobName(a.Restore, "moodle_copy"), "a copy is another Job")
 	assert.Equal(t, float64(0), jobs[0].Input("spec.backoffLimit"))
 	spec := jobs[0].Input("spec.template.spec").(map[string]any)
 	var env []string
@@ -111,6 +113,18 @@ func TestRestoreOnlyWhenNamed(t *testing.T) {
 		env = append(env, e.(map[string]any)["name"].(string)+"="+strings.TrimSpace(anyString(e.(map[string]any)["value"])))
 	}
 	assert.Contains(t, env, "RESTORE_BLOB=mysql/20261125T023000Z.sql.gz")
+	assert.Contains(t, env, "RESTORE_DATABASE=moodle", "by default over Moodle's database")
+
+	a.RestoreInto = "moodle_copy"
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	job := rec.OfType("kubernetes:batch/v1:Job")[0]
+	assert.Equal(t, RestoreJobName(a.Restore, "moodle_copy"), job.Input("metadata.name"))
+	var copyEnv []string
+	for _, e := range job.Input("spec.template.spec.containers").([]any)[0].(map[string]any)["env"].([]any) {
+		copyEnv = append(copyEnv, e.(map[string]any)["name"].(string)+"="+anyString(e.(map[string]any)["value"]))
+	}
+	assert.Contains(t, copyEnv, "RESTORE_DATABASE=moodle_copy")
 	// `pulumi up` waits as long as the Job may run, not the provider's 10 minutes.
 	require.NotNil(t, jobs[0].CustomTimeouts, "the restore Job sets how long pulumi up waits")
 	wait, err := time.ParseDuration(jobs[0].CustomTimeouts.Create)

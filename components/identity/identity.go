@@ -29,6 +29,9 @@ const (
 	// RoleStorageAccountContributor manages a storage account through ARM
 	// (share snapshots); the account's keys are off, so it reads no data.
 	RoleStorageAccountContributor = "17d1049b-9a84-46fb-8f53-869881c3d3ab"
+	// RoleContributor manages every resource in its scope (never granted
+	// above one resource group that holds only data disks).
+	RoleContributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 	// RoleDNSZoneContributor manages records of a DNS zone (ACME DNS-01).
 	RoleDNSZoneContributor = "befefa01-2a29-4197-83a8-272ff33ce314"
 )

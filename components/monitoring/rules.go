@@ -61,6 +61,14 @@ func Alerts(userPoolMax int, data DataTopology) []Alert {
 			"An integration Job failed.", "kubectl -n integrations logs job/<job_name>; check its endpoint and token."},
 		{"MigrationJobFailed", jobFailed(`namespace=~"moodle|integrations"`, "migration"), "1m", "critical", "jobs",
 			"A migration copy or the pre-cut-over load test failed.", "kubectl -n <namespace> logs job/<job_name>; do not switch DNS; see docs/migration.md."},
+		// Backups by their result, not their Jobs: a CronJob that stopped
+		// running, was suspended or never succeeded raises no Job failure.
+		{"MySQLBackupStale", backupStale("mysql-backup"), "5m", "critical", "jobs",
+			"No MySQL dump has succeeded for over 26 hours (or ever, in a day-old stack): the newest restorable dump is getting old.", "kubectl -n data get cronjob mysql-backup; kubectl -n data logs job/<last> --all-containers; docs/restore.md#when-the-nightly-dump-fails."},
+		{"FilesBackupStale", backupStale("files-snapshot"), "5m", "critical", "jobs",
+			"No moodledata snapshot has succeeded for over 26 hours (or ever, in a day-old stack).", "kubectl -n data get cronjob files-snapshot; kubectl -n data logs job/<last>; docs/restore.md."},
+		{"BackupCronJobSuspended", `max by (namespace, cronjob) (kube_cronjob_spec_suspend{namespace="data"}) == 1`, "1h", "critical", "jobs",
+			"A backup CronJob has been suspended for an hour: no backups run.", "kubectl -n data patch cronjob <cronjob> -p '{\"spec\":{\"suspend\":false}}' once the reason (a restore, a move) is over."},
 		{"ScheduledJobMissed", `(time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{namespace=~"data|integrations"})) > 3600`, "5m", "warning", "jobs",
 			"A backup or integration CronJob has not started within an hour of its schedule.", "kubectl -n <namespace> describe cronjob/<cronjob>: suspended, or the jobs pool cannot scale?"},
 		// Data: see dataAlerts.
@@ -77,6 +85,19 @@ func Alerts(userPoolMax int, data DataTopology) []Alert {
 			"A container restarted more than 3 times in 15 minutes.", "kubectl -n <namespace> logs <pod> --previous."},
 	}
 	return append(alerts, dataAlerts(data)...)
+}
+
+// BackupMaxAgeHours is how old the newest successful backup may get: a
+// nightly schedule, its retries and a late start.
+const BackupMaxAgeHours = 26
+
+// backupStale: the CronJob's last success is older than BackupMaxAgeHours,
+// or it never succeeded and is older than that itself (kube-state-metrics
+// exports last_successful_time only once there is one; cronjob-metrics.md).
+func backupStale(cronjob string) string {
+	sel := `{namespace="data",cronjob="` + cronjob + `"}`
+	age := fmt.Sprint(BackupMaxAgeHours * 3600)
+	return `(time() - max(kube_cronjob_status_last_successful_time` + sel + `) > ` + age + `) or (absent(kube_cronjob_status_last_successful_time` + sel + `) and on () (time() - max(kube_cronjob_created` + sel + `)) > ` + age + `)`
 }
 
 // Series of the data tier's exporters, by the pods Prometheus scrapes

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
 	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
+	"github.com/fieldcert/moodle-aks/components/internal/locks"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -29,6 +30,9 @@ type Args struct {
 	// resource group deletes everything in it, data included, so the group
 	// is protected (or retained) exactly like the data resources it holds.
 	Protection infra.DataProtection
+	// Lock puts a CanNotDelete management lock on the group: Azure then
+	// refuses to delete it or anything in it (prod's data disks).
+	Lock bool
 }
 
 // ResourceGroup is a component holding one Azure resource group.
@@ -73,6 +77,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, append([]pulumi.ResourceOption{pulumi.Parent(c)}, protect...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating resource group %q: %w", a.Name, err)
+	}
+	if a.Lock {
+		if _, err := locks.CanNotDelete(ctx, name+"-lock", rg.ID().ToStringOutput(), "resource group "+a.Name, pulumi.Parent(c)); err != nil {
+			return nil, err
+		}
 	}
 	c.Name = rg.Name
 	c.ID = rg.ID()

@@ -62,3 +62,18 @@ func TestResourceGroupRejectsBadArgsBeforeRegistering(t *testing.T) {
 	_, err = run(t, nil)
 	assert.ErrorContains(t, err, "args are required")
 }
+
+func TestResourceGroupLock(t *testing.T) {
+	rec, err := run(t, &Args{Name: "rg-moodle-prod-uksouth-disks", Location: "uksouth", Tags: tags(), Protection: infra.Protect, Lock: true})
+	require.NoError(t, err)
+	rg := rec.OfType("azure-native:resources:ResourceGroup")[0]
+	locks := rec.OfType("azure-native:authorization:ManagementLockByScope")
+	require.Len(t, locks, 1)
+	assert.Equal(t, "CanNotDelete", locks[0].Input("level"))
+	assert.Contains(t, locks[0].Dependencies, rg.URN)
+	assert.Contains(t, locks[0].String("scope"), "rg-moodle-prod-uksouth-disks")
+
+	rec, err = run(t, &Args{Name: "rg-moodle-dev-uksouth-disks", Location: "uksouth", Tags: tags(), Protection: infra.Retain})
+	require.NoError(t, err)
+	assert.Empty(t, rec.OfType("azure-native:authorization:ManagementLockByScope"))
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldcert/moodle-aks/components/dataprotect"
 	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
+	"github.com/fieldcert/moodle-aks/components/internal/locks"
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -20,6 +21,10 @@ const BackupStoreType = "moodle:storage:BackupStore"
 
 // BackupContainer is the name of the blob container backups are written to.
 const BackupContainer = "backups"
+
+// MaxRetentionDays is the longest blob soft delete Azure offers, and so
+// the longest retention whose deleted backups stay recoverable for as long.
+const MaxRetentionDays = 365
 
 // Replications are the SKU replications a BackupStore accepts.
 var Replications = []string{"LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"}
@@ -37,8 +42,12 @@ type BackupStoreArgs struct {
 	// keeps data in its residency boundary is checked by the policy pack.
 	Replication string
 	// RetentionDays is how long a backup blob is kept before the lifecycle
-	// rule deletes it (required, 1-3650).
+	// rule deletes it, and how long it can be neither deleted nor
+	// overwritten (the container's time-based retention policy) and stays
+	// undeletable once deleted (soft delete) (required, 1-365).
 	RetentionDays int
+	// Lock puts a CanNotDelete management lock on the account (prod).
+	Lock bool
 	// Protection is the data protection mode (required).
 	Protection infra.DataProtection
 	// Tags go on the account (required: infra.Tags).
@@ -71,8 +80,8 @@ func (a *BackupStoreArgs) validate() error {
 	if !slices.Contains(Replications, a.Replication) {
 		errs = append(errs, fmt.Errorf("replication %q is not one of %v", a.Replication, Replications))
 	}
-	if a.RetentionDays < 1 || a.RetentionDays > 3650 {
-		errs = append(errs, fmt.Errorf("retentionDays %d is out of range 1-3650", a.RetentionDays))
+	if a.RetentionDays < 1 || a.RetentionDays > MaxRetentionDays {
+		errs = append(errs, fmt.Errorf("retentionDays %d is out of range 1-%d (blob soft delete keeps at most %d days)", a.RetentionDays, MaxRetentionDays, MaxRetentionDays))
 	}
 	if a.PrivateEndpoint != nil {
 		if err := a.PrivateEndpoint.validate(); err != nil {
@@ -135,14 +144,18 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 	}
 
 	child := []pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{account})}
+	days := pulumi.Int(a.RetentionDays)
 	if _, err := storage.NewBlobServiceProperties(ctx, name+"-blob-service", &storage.BlobServicePropertiesArgs{
 		AccountName:       account.Name,
 		ResourceGroupName: a.ResourceGroupName,
 		BlobServicesName:  pulumi.String("default"),
-		// Soft delete: a deleted backup or container can be undeleted for
-		// 14 days, so a mistaken cleanup is recoverable.
-		DeleteRetentionPolicy:          &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
-		ContainerDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
+		// Versioning: an overwritten or deleted blob stays as a version.
+		IsVersioningEnabled: pulumi.Bool(true),
+		// Soft delete as long as the retention: a backup deleted early (by
+		// hand, or by anyone who can) is recoverable until it would have
+		// expired anyway.
+		DeleteRetentionPolicy:          &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: days},
+		ContainerDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: days},
 	}, child...); err != nil {
 		return nil, fmt.Errorf("configuring blob service of %q: %w", a.AccountName, err)
 	}
@@ -155,6 +168,21 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 	}, append(child, protect...)...)
 	if err != nil {
 		return nil, fmt.Errorf("creating backup container in %q: %w", a.AccountName, err)
+	}
+	// WORM: for RetentionDays after it is written no backup can be
+	// overwritten or deleted, by any identity (container-level time-based
+	// retention, https://learn.microsoft.com/azure/storage/blobs/immutable-container-level-worm-policies).
+	// It is left unlocked: locking is irreversible and a team decision
+	// (docs/restore.md, "Backups nobody can delete").
+	if _, err := storage.NewBlobContainerImmutabilityPolicy(ctx, name+"-retention", &storage.BlobContainerImmutabilityPolicyArgs{
+		AccountName:                           account.Name,
+		ResourceGroupName:                     a.ResourceGroupName,
+		ContainerName:                         container.Name,
+		ImmutabilityPolicyName:                pulumi.String("default"),
+		ImmutabilityPeriodSinceCreationInDays: days,
+		AllowProtectedAppendWrites:            pulumi.Bool(false),
+	}, append(child, pulumi.DependsOn([]pulumi.Resource{container}))...); err != nil {
+		return nil, fmt.Errorf("setting the backup container's retention policy in %q: %w", a.AccountName, err)
 	}
 
 	if _, err := storage.NewManagementPolicy(ctx, name+"-lifecycle", &storage.ManagementPolicyArgs{
@@ -172,9 +200,16 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 						PrefixMatch: pulumi.StringArray{pulumi.String(BackupContainer + "/")},
 					},
 					Actions: &storage.ManagementPolicyActionArgs{
+						// After the retention (the WORM period has passed by
+						// then), the backup and any version it left.
 						BaseBlob: &storage.ManagementPolicyBaseBlobArgs{
 							Delete: &storage.DateAfterModificationArgs{
 								DaysAfterModificationGreaterThan: pulumi.Float64(float64(a.RetentionDays)),
+							},
+						},
+						Version: &storage.ManagementPolicyVersionArgs{
+							Delete: &storage.DateAfterCreationArgs{
+								DaysAfterCreationGreaterThan: pulumi.Float64(float64(a.RetentionDays)),
 							},
 						},
 					},
@@ -183,6 +218,11 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 		},
 	}, child...); err != nil {
 		return nil, fmt.Errorf("creating lifecycle policy of %q: %w", a.AccountName, err)
+	}
+	if a.Lock {
+		if _, err := locks.CanNotDelete(ctx, name+"-lock", account.ID().ToStringOutput(), "backup account "+a.AccountName, child...); err != nil {
+			return nil, err
+		}
 	}
 
 	if a.PrivateEndpoint != nil {

@@ -66,8 +66,19 @@ func TestBackupStoreContainerAndLifecycle(t *testing.T) {
 
 	svc, ok := rec.Named("azure-native:storage:BlobServiceProperties", "backups-blob-service")
 	require.True(t, ok)
+	assert.Equal(t, true, svc.Input("isVersioningEnabled"))
 	assert.Equal(t, true, svc.Input("deleteRetentionPolicy.enabled"))
 	assert.Equal(t, true, svc.Input("containerDeleteRetentionPolicy.enabled"))
+	// A backup deleted early stays recoverable at least until it would
+	// have expired; for as long nobody can delete or overwrite it.
+	assert.GreaterOrEqual(t, svc.Input("deleteRetentionPolicy.days"), float64(35))
+	assert.GreaterOrEqual(t, svc.Input("containerDeleteRetentionPolicy.days"), float64(35))
+	worm, ok := rec.Named("azure-native:storage:BlobContainerImmutabilityPolicy", "backups-retention")
+	require.True(t, ok)
+	assert.Equal(t, BackupContainer, worm.Input("containerName"))
+	assert.GreaterOrEqual(t, worm.Input("immutabilityPeriodSinceCreationInDays"), float64(35))
+	assert.Equal(t, false, worm.Input("allowProtectedAppendWrites"), "no writes into a kept backup")
+	assert.Contains(t, worm.Dependencies, ctr.URN)
 
 	lc, ok := rec.Named("azure-native:storage:ManagementPolicy", "backups-lifecycle")
 	require.True(t, ok)
@@ -76,8 +87,31 @@ func TestBackupStoreContainerAndLifecycle(t *testing.T) {
 	rule := rules[0].(map[string]any)
 	del := rule["definition"].(map[string]any)["actions"].(map[string]any)["baseBlob"].(map[string]any)["delete"].(map[string]any)
 	assert.Equal(t, float64(35), del["daysAfterModificationGreaterThan"], "backups expire after the retention")
+	ver := rule["definition"].(map[string]any)["actions"].(map[string]any)["version"].(map[string]any)["delete"].(map[string]any)
+	assert.Equal(t, float64(35), ver["daysAfterCreationGreaterThan"], "and so do the versions a deleted backup leaves")
 	prefixes := rule["definition"].(map[string]any)["filters"].(map[string]any)["prefixMatch"]
 	assert.Equal(t, []any{BackupContainer + "/"}, prefixes)
+}
+
+func TestBackupStoreLockOnlyWhenAsked(t *testing.T) {
+	rec, err := run(t, args())
+	require.NoError(t, err)
+	assert.Empty(t, rec.OfType("azure-native:authorization:ManagementLockByScope"))
+	a := args()
+	a.Lock = true
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	acct, _ := rec.Named("azure-native:storage:StorageAccount", "backups-account")
+	lock, ok := rec.Named("azure-native:authorization:ManagementLockByScope", "backups-lock")
+	require.True(t, ok)
+	assert.Equal(t, "CanNotDelete", lock.Input("level"))
+	assert.Contains(t, lock.Dependencies, acct.URN, "on the account itself")
+	assert.Contains(t, lock.String("scope"), "stmdlbkpprodabc123")
+
+	a.RetentionDays = 366
+	_, err = run(t, a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "retentionDays 366 is out of range 1-365")
 }
 
 func TestBackupStoreRejectsBadArgs(t *testing.T) {

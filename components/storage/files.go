@@ -49,6 +49,9 @@ type FileStoreArgs struct {
 	PrivateEndpoint *Endpoint
 	// Protection is the data protection mode (required).
 	Protection infra.DataProtection
+	// SoftDeleteDays is how long a deleted share, with its snapshots, can
+	// be undeleted (required, 1-365): the stack's backup retention.
+	SoftDeleteDays int
 	// Tags go on every Azure resource (required: infra.Tags).
 	Tags map[string]string
 }
@@ -92,6 +95,9 @@ func (a *FileStoreArgs) validate() error {
 		if s.QuotaGiB < MinShareGiB || s.QuotaGiB > MaxShareGiB {
 			errs = append(errs, fmt.Errorf("share %q quota %d GiB is out of range %d-%d", s.Name, s.QuotaGiB, MinShareGiB, MaxShareGiB))
 		}
+	}
+	if a.SoftDeleteDays < 1 || a.SoftDeleteDays > MaxRetentionDays {
+		errs = append(errs, fmt.Errorf("softDeleteDays %d is out of range 1-%d", a.SoftDeleteDays, MaxRetentionDays))
 	}
 	if err := a.PrivateEndpoint.validate(); err != nil {
 		errs = append(errs, err)
@@ -142,6 +148,24 @@ func NewFileStore(ctx *pulumi.Context, name string, args *FileStoreArgs, opts ..
 	}, data...)
 	if err != nil {
 		return nil, fmt.Errorf("creating file storage account %q: %w", a.AccountName, err)
+	}
+	// Share soft delete: a deleted share comes back with its files and its
+	// snapshots (the nightly backups) for SoftDeleteDays. Azure Files
+	// offers it for NFS shares as for SMB ones
+	// (https://learn.microsoft.com/azure/storage/files/storage-files-prevent-file-share-deletion).
+	// No management lock on this account: a CanNotDelete lock is inherited
+	// by the shares and refuses the ARM delete of an expired snapshot
+	// (`az storage share-rm delete --snapshot`), so the nightly expiry
+	// would fail and snapshots pile up to the share's limit of 200.
+	if _, err := storage.NewFileServiceProperties(ctx, name+"-file-service", &storage.FileServicePropertiesArgs{
+		AccountName:       account.Name,
+		ResourceGroupName: a.ResourceGroupName,
+		FileServicesName:  pulumi.String("default"),
+		ShareDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{
+			Enabled: pulumi.Bool(true), Days: pulumi.Int(a.SoftDeleteDays),
+		},
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{account})); err != nil {
+		return nil, fmt.Errorf("configuring share soft delete of %q: %w", a.AccountName, err)
 	}
 	for _, s := range a.Shares {
 		share, err := storage.NewFileShare(ctx, name+"-"+s.Name+"-share", &storage.FileShareArgs{

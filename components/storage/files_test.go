@@ -26,6 +26,7 @@ func fileArgs() *FileStoreArgs {
 		Shares:            []Share{{Name: "moodledata", QuotaGiB: 1024}, {Name: "addons", QuotaGiB: 100}},
 		PrivateEndpoint:   endpoint(),
 		Protection:        infra.Protect,
+		SoftDeleteDays:    35,
 		Tags:              map[string]string{"environment": "prod"},
 	}
 }
@@ -67,6 +68,23 @@ func TestFileStoreShares(t *testing.T) {
 	assert.Equal(t, "NFS", md.Input("enabledProtocols"))
 	assert.Equal(t, float64(1024), md.Input("shareQuota"))
 	assert.True(t, md.Protect, "moodledata is protected in prod")
+}
+
+func TestFileStoreShareSoftDeleteAndNoLock(t *testing.T) {
+	rec, _, err := runFiles(t, fileArgs())
+	require.NoError(t, err)
+	svc, ok := rec.Named("azure-native:storage:FileServiceProperties", "files-file-service")
+	require.True(t, ok)
+	assert.Equal(t, true, svc.Input("shareDeleteRetentionPolicy.enabled"))
+	assert.Equal(t, float64(35), svc.Input("shareDeleteRetentionPolicy.days"), "a deleted share and its snapshots come back for the retention")
+	// A lock here would refuse the ARM delete of an expired snapshot.
+	assert.Empty(t, rec.OfType("azure-native:authorization:ManagementLockByScope"))
+
+	a := fileArgs()
+	a.SoftDeleteDays = 366
+	_, _, err = runFiles(t, a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "softDeleteDays 366 is out of range 1-365")
 }
 
 func TestFileStorePrivateEndpoint(t *testing.T) {

@@ -58,6 +58,10 @@ type Share struct {
 type Args struct {
 	// ResourceGroup and StorageAccount name the file store (required).
 	ResourceGroup, StorageAccount string
+	// DiskResourceGroup is where dynamically provisioned disks go (the
+	// StorageClasses' resourceGroup): outside the node resource group,
+	// which AKS deletes with the cluster (required).
+	DiskResourceGroup string
 	// Shares are the NFS shares to bind (at least one).
 	Shares []Share
 	// ZoneRedundant selects ZRS disks and shares (the stack uses zones).
@@ -87,6 +91,9 @@ func (a *Args) validate() error {
 	var errs []error
 	if !infra.ResourceGroupNameRE.MatchString(a.ResourceGroup) {
 		errs = append(errs, fmt.Errorf("resourceGroup %q is not a resource group name", a.ResourceGroup))
+	}
+	if !infra.ResourceGroupNameRE.MatchString(a.DiskResourceGroup) {
+		errs = append(errs, fmt.Errorf("diskResourceGroup %q is not a resource group name", a.DiskResourceGroup))
 	}
 	if !infra.StorageAccountNameRE.MatchString(a.StorageAccount) {
 		errs = append(errs, fmt.Errorf("storageAccount %q is not a storage account name", a.StorageAccount))
@@ -128,7 +135,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	disk, err := storagev1.NewStorageClass(ctx, name+"-disk", &storagev1.StorageClassArgs{
 		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(DiskClass)},
 		Provisioner: pulumi.String("disk.csi.azure.com"),
-		Parameters:  pulumi.StringMap{"skuName": pulumi.String(sku), "cachingMode": pulumi.String("ReadOnly")},
+		// resourceGroup: disks outlive the cluster (azure-disk-csi.md).
+		Parameters: pulumi.StringMap{"skuName": pulumi.String(sku), "cachingMode": pulumi.String("ReadOnly"),
+			"resourceGroup": pulumi.String(a.DiskResourceGroup)},
 		// A deleted claim leaves its disk: MySQL's data is never reclaimed.
 		ReclaimPolicy:        retain,
 		AllowVolumeExpansion: pulumi.Bool(true),
@@ -139,9 +148,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("creating storage class %s: %w", DiskClass, err)
 	}
 	zonal, err := storagev1.NewStorageClass(ctx, name+"-disk-zonal", &storagev1.StorageClassArgs{
-		Metadata:             &metav1.ObjectMetaArgs{Name: pulumi.String(ZonalDiskClass)},
-		Provisioner:          pulumi.String("disk.csi.azure.com"),
-		Parameters:           pulumi.StringMap{"skuName": pulumi.String("Premium_LRS"), "cachingMode": pulumi.String("ReadOnly")},
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(ZonalDiskClass)},
+		Provisioner: pulumi.String("disk.csi.azure.com"),
+		Parameters: pulumi.StringMap{"skuName": pulumi.String("Premium_LRS"), "cachingMode": pulumi.String("ReadOnly"),
+			"resourceGroup": pulumi.String(a.DiskResourceGroup)},
 		ReclaimPolicy:        retain,
 		AllowVolumeExpansion: pulumi.Bool(true),
 		// The disk is made in the zone the scheduler picked for the pod.

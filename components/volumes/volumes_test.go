@@ -12,7 +12,7 @@ import (
 
 func args() *Args {
 	return &Args{
-		ResourceGroup: "rg-moodle-prod-eastus2", StorageAccount: "stmdlfilesprodabc123",
+		ResourceGroup: "rg-moodle-prod-eastus2", StorageAccount: "stmdlfilesprodabc123", DiskResourceGroup: "rg-moodle-prod-eastus2-disks",
 		Shares:        []Share{{Name: "moodledata", QuotaGiB: 1024, Namespace: infra.NamespaceMoodle}},
 		ZoneRedundant: true, Protection: infra.Protect,
 	}
@@ -39,6 +39,13 @@ func TestStorageClassesRetain(t *testing.T) {
 	assert.Equal(t, "Retain", disk.Input("reclaimPolicy"))
 	assert.Equal(t, true, disk.Input("allowVolumeExpansion"))
 	assert.Equal(t, "WaitForFirstConsumer", disk.Input("volumeBindingMode"))
+	// Every disk class provisions into the stack's own group, not the node
+	// resource group AKS deletes with the cluster.
+	for _, class := range []string{"volumes-disk", "volumes-disk-zonal"} {
+		c, ok := rec.Named("kubernetes:storage.k8s.io/v1:StorageClass", class)
+		require.True(t, ok)
+		assert.Equal(t, "rg-moodle-prod-eastus2-disks", c.Input("parameters.resourceGroup"), class)
+	}
 
 	nfs, ok := rec.Named("kubernetes:storage.k8s.io/v1:StorageClass", "volumes-nfs")
 	require.True(t, ok)

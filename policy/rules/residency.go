@@ -34,6 +34,7 @@ func All() []Rule {
 		WebResilience,
 		CronJobGuards,
 		RegionIsolation,
+		BackupsSurvive,
 	}
 }
 

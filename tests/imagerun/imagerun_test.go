@@ -1,9 +1,10 @@
 package imagerun
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/fieldcert/moodle-aks/components/migration"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldcert/moodle-aks/components/migration"
 	"github.com/fieldcert/moodle-aks/components/monitoring"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -518,7 +520,7 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 			assert.Equal(t, dir+"/example", strings.TrimSpace(string(got)), typ)
 		}
 	})
-	step("the nightly dump reads a secondary, falls back to the primary, and fails loudly when cut short or refused", func(t *testing.T) {
+	step("the nightly dump reads a secondary, falls back to the primary, writes its manifest, and fails loudly when cut short, refused, short of a table or of disk", func(t *testing.T) {
 		// The rendered backup scripts and CronJob (its dump container's env).
 		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
 		dumpC := cronJobPod(t, "data/cronjob-mysql-backup.yaml").InitContainers[0]
@@ -529,56 +531,88 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 			}
 		}
 		require.Equal(t, "3306", ports, "dev has one member: the dump reads the primary")
+		// Values the manifest's row count must see through: quotes,
+		// parentheses, backslashes, newlines, binary.
+		s.sql(`CREATE TABLE moodle.mdl_zz_tricky (id BIGINT PRIMARY KEY, s LONGTEXT, b LONGBLOB)`)
+		s.sql(`INSERT INTO moodle.mdl_zz_tricky VALUES (1, 'it''s (a),(b)', NULL), (2, 'back\\\\', 0x0028272900), (3, CONCAT('line', CHAR(10), '(', CHAR(92)), UNHEX('FF28')), (4, NULL, NULL)`)
 		// The scripts as prod runs them: a secondary first (3307), then the primary.
-		dump := func(password string, during func()) (string, int, string) {
-			work := filepath.Join(s.w, "backup-work")
-			_ = os.RemoveAll(work)
-			require.NoError(t, os.MkdirAll(work, 0o755))
-			script := filepath.Join(s.w, "dump.sh")
-			require.NoError(t, os.WriteFile(script, []byte(scripts["dump.sh"]), 0o755))
-			mnt := "/work"
-			if _, err := os.Stat(mnt); os.IsNotExist(err) {
-				s.created = append(s.created, mnt)
-			}
-			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-				fmt.Sprintf("mount --make-rprivate / && mkdir -p %s && mount --bind %s %s && exec bash %s", mnt, work, mnt, script))
-			cmd.Env = []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "MYSQL_HOST=" + dbHost, "MYSQL_PORTS=3307 3306", "MYSQL_PWD=" + password, "HOME=" + work}
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			require.NoError(t, cmd.Start())
+		dump := func(password, pathFirst, tmpfs string, during func()) (string, int, string) {
+			work := s.freshDir("backup-work")
+			env := []string{"PATH=" + pathFirst + s.clientShims() + ":/usr/bin:/bin", "MYSQL_HOST=" + dbHost, "MYSQL_PORTS=3307 3306", "MYSQL_PWD=" + password, "HOME=" + work}
+			cmd, out := s.jobScript(t, "dump.sh", scripts["dump.sh"], work, env, tmpfs)
 			if during != nil {
 				during()
 			}
-			code := 0
-			if err := cmd.Wait(); err != nil {
-				code = err.(*exec.ExitError).ExitCode()
-			}
-			return out.String(), code, filepath.Join(work, "moodle.sql.gz")
+			code := exitCode(t, cmd)
+			return out.String(), code, work
 		}
-		out, code, file := dump(s.backupPassword(), nil)
+		out, code, work := dump(s.backupPassword(), "", "", nil)
 		require.Equal(t, 0, code, out)
 		assert.Contains(t, out, "dumping from 127.0.0.1:3307", "a secondary, through the proxy's read port")
-		assert.Regexp(t, `dump complete: \d{3,} tables`, out)
-		assert.FileExists(t, file)
-		s.run("cp", file, filepath.Join(s.w, "good.sql.gz")) // the restore step's
+		assert.Regexp(t, `dump complete: \d{3,} tables, \d+ rows, \d+ bytes`, out)
+		file := filepath.Join(work, "moodle.sql.gz")
+		m := readManifest(t, filepath.Join(work, "moodle.manifest"))
+		sum := sha256.Sum256(must(os.ReadFile(file)))
+		assert.Equal(t, hex.EncodeToString(sum[:]), m.fields["sha256"])
+		st, _ := os.Stat(file)
+		assert.Equal(t, strconv.FormatInt(st.Size(), 10), m.fields["bytes"])
+		assert.Equal(t, s.sqlAt(s.replicaSock(), "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_type='BASE TABLE'"), m.fields["tables"])
+		assert.Contains(t, m.fields["mysqldump"], "Ver", "the tool's version")
+		// Every table's rows, as the source (the replica the dump read) counts them.
+		var q []string
+		for name := range m.rows {
+			q = append(q, fmt.Sprintf("SELECT '%s', COUNT(*) FROM moodle.`%s`", name, name))
+		}
+		counts := map[string]string{}
+		for _, l := range strings.Split(s.sqlAt(s.replicaSock(), strings.Join(q, " UNION ALL ")), "\n") {
+			f := strings.Fields(l)
+			counts[f[0]] = f[1]
+		}
+		assert.Equal(t, counts, m.rows, "the manifest's rows are the source's, table by table")
+		assert.Equal(t, "4", m.rows["mdl_zz_tricky"])
+		assert.NotEqual(t, "0", m.rows["mdl_config"])
+		s.run("cp", file, filepath.Join(s.w, "good.sql.gz")) // the upload's and restore's
+		s.run("cp", filepath.Join(work, "moodle.manifest"), filepath.Join(s.w, "good.manifest"))
 
-		out, code, _ = dump("wrong-"+secret(t), nil)
+		out, code, _ = dump("wrong-"+secret(t), "", "", nil)
 		assert.NotEqual(t, 0, code, out)
 		assert.Contains(t, out, "FAIL: no database answers", "a refused login fails the Job")
 
+		// A dump that leaves a table out (here mysqldump told to skip one).
+		skip := s.freshDir("skip-shim")
+		require.NoError(t, os.WriteFile(filepath.Join(skip, "mysqldump"), []byte("#!/bin/bash\nexec "+filepath.Join(s.clientShims(), "mysqldump")+" --ignore-table=moodle.mdl_zz_tricky \"$@\"\n"), 0o755))
+		out, code, _ = dump(s.backupPassword(), skip+":", "", nil)
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "FAIL: the dump lacks tables the database has: mdl_zz_tricky")
+
+		// The scratch disk fills mid-dump.
+		out, code, _ = dump(s.backupPassword(), "", "32k", nil)
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "No space left on device")
+		assert.NotContains(t, out, "dump complete")
+
 		// Cut short: the dump's connection killed on the replica mid-way.
+		// A session holding a write lock on one table stops the dump at
+		// that table's SELECT, where it is killed.
+		locker := exec.Command("mariadb", "--no-defaults", "-S", s.replicaSock(), "-uroot", "-e", "LOCK TABLES moodle.mdl_zz_tricky WRITE; SELECT SLEEP(120)")
+		require.NoError(t, locker.Start())
+		defer func() { _ = locker.Process.Kill(); _ = locker.Wait() }()
+		require.Eventually(t, func() bool {
+			return s.sqlAt(s.replicaSock(), "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(120)%'") == "1"
+		}, 10*time.Second, 100*time.Millisecond)
 		killed := false
-		out, code, _ = dump(s.backupPassword(), func() {
+		out, code, _ = dump(s.backupPassword(), "", "", func() {
 			deadline := time.Now().Add(30 * time.Second)
 			for time.Now().Before(deadline) && !killed {
-				id := s.sqlAt(s.replicaSock(), "SELECT id FROM information_schema.processlist WHERE user='backup' AND command='Query' LIMIT 1")
+				id := s.sqlAt(s.replicaSock(), "SELECT id FROM information_schema.processlist WHERE user='backup' AND info LIKE '%SQL_NO_CACHE%mdl_zz_tricky%' LIMIT 1")
 				if id != "" {
 					s.sqlAt(s.replicaSock(), "KILL "+id)
 					killed = true
 				}
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
+		_ = locker.Process.Kill()
 		require.True(t, killed, "the dump's connection was found and killed: %s", out)
 		assert.NotEqual(t, 0, code, "a dump cut short fails the Job: %s", out)
 		assert.NotContains(t, out, "dump complete")
@@ -594,7 +628,7 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 			resp.Body.Close()
 			return regexp.MustCompile(`(?m)^haproxy_backend_active_servers\{proxy="mysql-replicas"\} 0$`).Match(b)
 		}, 20*time.Second, 500*time.Millisecond, "HAProxy takes the stopped replica out within its checks (inter 2000, fall 2)")
-		out, code, _ = dump(s.backupPassword(), nil)
+		out, code, _ = dump(s.backupPassword(), "", "", nil)
 		require.Equal(t, 0, code, out)
 		assert.Contains(t, out, "no database answers on 127.0.0.1:3307")
 		assert.Contains(t, out, "dumping from 127.0.0.1:3306")
@@ -603,50 +637,172 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.Contains(t, body, "Admin User")
 	})
-	step("restore: a whole dump replaces the database, newer tables included; an incomplete one changes nothing", func(t *testing.T) {
-		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
-		restore := func(dumpFile string) (string, int) {
-			work := filepath.Join(s.w, "restore-work")
-			_ = os.RemoveAll(work)
-			require.NoError(t, os.MkdirAll(work, 0o755))
-			s.run("cp", dumpFile, filepath.Join(work, "restore.sql.gz"))
-			script := filepath.Join(s.w, "restore.sh")
-			require.NoError(t, os.WriteFile(script, []byte(scripts["restore.sh"]), 0o755))
-			cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-				fmt.Sprintf("mount --make-rprivate / && mkdir -p /work && mount --bind %s /work && exec bash %s", work, script))
-			cmd.Env = []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin", "MYSQL_HOST=" + dbHost, "MYSQL_WRITE_PORT=3306",
-				"MYSQL_ROOT_PASSWORD=" + s.data.rootPassword, "RESTORE_BLOB=mysql/20261201T023000Z.sql.gz", "HOME=" + work}
-			out, err := cmd.CombinedOutput()
-			code := 0
-			if err != nil {
-				code = err.(*exec.ExitError).ExitCode()
+	// Blob Storage: Azurite, with the real Azure CLI (tests/imagerun/blob_test.go).
+	var bs *blobStore
+	var goodBlob string
+	azEnv := func(work string, extra ...string) []string {
+		upload := cronJobPod(t, "data/cronjob-mysql-backup.yaml").Containers[0]
+		token := filepath.Join(s.w, "federated-token")
+		require.NoError(t, os.WriteFile(token, []byte("a-projected-service-account-token"), 0o600))
+		env := []string{"PATH=" + bs.azShims(s) + ":/usr/bin:/bin", "HOME=" + work,
+			// What the workload identity webhook injects into the pod.
+			"AZURE_CLIENT_ID=00000000-0000-0000-0000-0000000000b1", "AZURE_TENANT_ID=00000000-0000-0000-0000-00000000000a", "AZURE_FEDERATED_TOKEN_FILE=" + token}
+		for _, e := range upload.Env {
+			if e.Value != "" && e.Name != "HOME" {
+				env = append(env, e.Name+"="+e.Value)
 			}
-			return string(out), code
+		}
+		return append(env, extra...)
+	}
+	step("the upload: dump, then manifest, to Blob Storage (Azurite, the real Azure CLI); a dump far smaller than the last one is kept and fails loudly", func(t *testing.T) {
+		upload := cronJobPod(t, "data/cronjob-mysql-backup.yaml").Containers[0]
+		var account, container string
+		for _, e := range upload.Env {
+			switch e.Name {
+			case "BACKUP_ACCOUNT":
+				account = e.Value
+			case "CONTAINER":
+				container = e.Value
+			}
+		}
+		require.NotEmpty(t, account)
+		bs = s.startBlobStore(account, container)
+		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
+		run := func(dumpFile, manifestFile string) (string, int) {
+			work := s.freshDir("upload-work")
+			s.run("cp", dumpFile, filepath.Join(work, "moodle.sql.gz"))
+			s.run("cp", manifestFile, filepath.Join(work, "moodle.manifest"))
+			cmd, out := s.jobScript(t, "upload.sh", scripts["upload.sh"], work, azEnv(work), "")
+			code := exitCode(t, cmd)
+			return out.String(), code
 		}
 		good := filepath.Join(s.w, "good.sql.gz")
+		out, code := run(good, filepath.Join(s.w, "good.manifest"))
+		require.Equal(t, 0, code, out)
+		name := regexp.MustCompile(`uploaded (mysql/\d{8}T\d{6}Z)\.sql\.gz \(\d+ bytes\) and mysql/\d{8}T\d{6}Z\.manifest`).FindStringSubmatch(out)
+		require.Len(t, name, 2, out)
+		goodBlob = name[1] + ".sql.gz"
+		st, _ := os.Stat(good)
+		assert.ElementsMatch(t, []string{goodBlob + " " + strconv.FormatInt(st.Size(), 10), name[1] + ".manifest " + strconv.Itoa(len(must(os.ReadFile(filepath.Join(s.w, "good.manifest")))))},
+			bs.blobs(s, container), "the dump and its manifest, whole")
+
+		// A complete dump a tenth the size: uploaded (it is the newest
+		// state), and the Job fails so the alert fires.
+		small := filepath.Join(s.w, "small.sql.gz")
+		s.run("sh", "-c", fmt.Sprintf("head -c %d /dev/urandom | gzip -1 > %s", st.Size()/10, small))
+		time.Sleep(1100 * time.Millisecond) // dumps are named by the second
+		out, code = run(small, filepath.Join(s.w, "good.manifest"))
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "under 50% of the previous dump ("+goodBlob+", ")
+		assert.Len(t, bs.blobs(s, container), 4, "the small dump was kept, with its manifest")
+
+		// Blob Storage unreachable: the Job fails.
+		wrong := *bs
+		wrong.account = "stmdlbkpother"
+		work := s.freshDir("upload-work")
+		s.run("cp", good, filepath.Join(work, "moodle.sql.gz"))
+		s.run("cp", filepath.Join(s.w, "good.manifest"), filepath.Join(work, "moodle.manifest"))
+		env := azEnv(work)
+		env[0] = "PATH=" + wrong.azShims(s) + ":/usr/bin:/bin"
+		cmd, buf := s.jobScript(t, "upload.sh", scripts["upload.sh"], work, env, "")
+		assert.NotEqual(t, 0, exitCode(t, cmd), buf.String())
+		bs.azShims(s) // back to the stack's account
+	})
+	step("restore through Blob Storage: a whole dump replaces the database, newer tables included; a truncated, incomplete or unmanifested one changes nothing", func(t *testing.T) {
+		require.NotEmpty(t, goodBlob, "the upload step ran")
+		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
+		container := ""
+		for _, e := range azEnv(s.w) {
+			if strings.HasPrefix(e, "CONTAINER=") {
+				container = strings.TrimPrefix(e, "CONTAINER=")
+			}
+		}
+		// The restore Job: its download init container, then the restore.
+		restoreInto := func(blob, database string) (string, int) {
+			work := s.freshDir("restore-work")
+			cmd, out := s.jobScript(t, "download.sh", scripts["download.sh"], work, azEnv(work, "RESTORE_BLOB="+blob), "")
+			if code := exitCode(t, cmd); code != 0 {
+				return out.String(), code
+			}
+			cmd, out2 := s.jobScript(t, "restore.sh", scripts["restore.sh"], work, []string{"PATH=" + s.clientShims() + ":/usr/bin:/bin",
+				"MYSQL_HOST=" + dbHost, "MYSQL_WRITE_PORT=3306", "MYSQL_ROOT_PASSWORD=" + s.data.rootPassword, "RESTORE_BLOB=" + blob,
+				"RESTORE_DATABASE=" + database, "HOME=" + work}, "")
+			code := exitCode(t, cmd)
+			return out.String() + out2.String(), code
+		}
+		restore := func(blob string) (string, int) { return restoreInto(blob, "moodle") }
+		put := func(name, file string) {
+			out, err := bs.az(s, "storage", "blob", "upload", "--container-name", container, "--name", name, "--file", file, "--output", "none")
+			require.NoError(t, err, "%s", out)
+		}
+		good, goodManifest := filepath.Join(s.w, "good.sql.gz"), filepath.Join(s.w, "good.manifest")
 		users := s.sql("SELECT COUNT(*) FROM moodle.mdl_user")
+		tricky := s.sql("SELECT HEX(s), HEX(b) FROM moodle.mdl_zz_tricky ORDER BY id")
 		// A table the dump does not have (created after it, or by a newer
 		// Moodle): a restore over the database would keep it.
 		s.sql("CREATE TABLE moodle.mdl_zz_after_dump (id BIGINT PRIMARY KEY)")
+		untouched := func(why string) {
+			assert.Equal(t, "1", s.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_name='mdl_zz_after_dump'"), "nothing dropped: "+why)
+		}
 
-		// An incomplete dump (the first half of a good one) is refused
-		// before anything is dropped.
-		half := filepath.Join(s.w, "half.sql.gz")
-		s.run("sh", "-c", fmt.Sprintf("gunzip -c %s | head -c $(( $(gunzip -c %s | wc -c) / 2 )) | gzip > %s", good, good, half))
-		out, code := restore(half)
+		// An upload that never finished: a dump without its manifest.
+		put("mysql/20261128T023000Z.sql.gz", good)
+		out, code := restore("mysql/20261128T023000Z.sql.gz")
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "FAIL: no manifest beside mysql/20261128T023000Z.sql.gz")
+		untouched("no manifest")
+
+		// A truncated blob (its first half) beside the whole dump's manifest.
+		half := filepath.Join(s.w, "truncated.sql.gz")
+		s.run("sh", "-c", fmt.Sprintf("head -c $(( $(wc -c < %s) / 2 )) %s > %s", good, good, half))
+		put("mysql/20261129T023000Z.sql.gz", half)
+		put("mysql/20261129T023000Z.manifest", goodManifest)
+		out, code = restore("mysql/20261129T023000Z.sql.gz")
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "is not the dump its manifest describes")
+		untouched("truncated")
+
+		// An incomplete dump (the first half of the SQL, gzipped whole)
+		// whose manifest matches it: mysqldump's last line is missing.
+		incomplete := filepath.Join(s.w, "incomplete.sql.gz")
+		s.run("sh", "-c", fmt.Sprintf("gunzip -c %s | head -c $(( $(gunzip -c %s | wc -c) / 2 )) | gzip > %s", good, good, incomplete))
+		writeManifest(t, goodManifest, incomplete, filepath.Join(s.w, "incomplete.manifest"), nil)
+		put("mysql/20261130T023000Z.sql.gz", incomplete)
+		put("mysql/20261130T023000Z.manifest", filepath.Join(s.w, "incomplete.manifest"))
+		out, code = restore("mysql/20261130T023000Z.sql.gz")
 		assert.NotEqual(t, 0, code, out)
 		assert.Contains(t, out, "is incomplete (no '-- Dump completed' at its end): nothing was changed")
-		assert.Equal(t, "1", s.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_name='mdl_zz_after_dump'"), "nothing dropped")
+		untouched("incomplete")
+
+		// Into a scratch copy (docs/restore.md section 4): created, filled,
+		// and Moodle's database untouched.
+		out, code = restoreInto(goodBlob, "moodle_copy")
+		require.Equal(t, 0, code, out)
+		assert.Regexp(t, regexp.QuoteMeta("restored "+goodBlob+" into moodle_copy: ")+`\d{3,} tables, \d+ rows, as in the dump`, out)
+		assert.Equal(t, users, s.sql("SELECT COUNT(*) FROM moodle_copy.mdl_user"))
+		untouched("a restore into a copy")
+		s.sql("DROP DATABASE moodle_copy")
 
 		// The whole dump: the database is emptied, then restored as dumped.
-		out, code = restore(good)
+		out, code = restore(goodBlob)
 		require.Equal(t, 0, code, out)
-		assert.Regexp(t, `restored mysql/20261201T023000Z.sql.gz: \d{3,} tables, as in the dump`, out)
+		assert.Regexp(t, regexp.QuoteMeta("restored "+goodBlob+" into moodle: ")+`\d{3,} tables, \d+ rows, as in the dump`, out)
 		assert.Equal(t, "0", s.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='moodle' AND table_name='mdl_zz_after_dump'"), "the table newer than the dump is gone")
 		assert.Equal(t, users, s.sql("SELECT COUNT(*) FROM moodle.mdl_user"))
+		assert.Equal(t, tricky, s.sql("SELECT HEX(s), HEX(b) FROM moodle.mdl_zz_tricky ORDER BY id"), "byte for byte")
 		resp, body := c.get("/my/")
 		assert.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.Contains(t, body, "Admin User", "the site runs on the restored database")
+
+		// Rows that did not arrive: the manifest says mdl_user had one more
+		// than the database now holds. The restore says so and fails.
+		writeManifest(t, goodManifest, good, filepath.Join(s.w, "more.manifest"), map[string]string{"mdl_user": "+1"})
+		put("mysql/20261127T023000Z.sql.gz", good)
+		put("mysql/20261127T023000Z.manifest", filepath.Join(s.w, "more.manifest"))
+		out, code = restore("mysql/20261127T023000Z.sql.gz")
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "FAIL: restored rows differ from the dump's")
+		assert.Regexp(t, `mdl_user \d+`, out)
 	})
 	step("the migration's import: into an emptied target, contents compared by checksum", func(t *testing.T) {
 		// The old site: a copy of this one with a row of its own; the

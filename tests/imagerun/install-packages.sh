@@ -5,7 +5,9 @@
 # HAProxy fronts the replicated database as Percona's does;
 # jq and curl run the pipeline's PR-comment script in tests/pipeline_test.go;
 # etcd-server is the store of the real Kubernetes API server tools/apiserver
-# runs.
+# runs. The backup scripts' Blob Storage commands run with Debian's Azure CLI
+# against Azurite (npm, pinned below), Microsoft's storage emulator.
+# prometheus brings promtool, which checks and evaluates the alert rules.
 # Called by .ci/run, and by the tests themselves when something is missing
 # and they run as root. Does nothing when everything is there.
 set -euo pipefail
@@ -14,14 +16,17 @@ packages=(
   php8.2-mysql php8.2-intl php8.2-gd php8.2-zip php8.2-soap php8.2-xml
   php8.2-mbstring php8.2-curl php8.2-redis
   mariadb-server mariadb-client redis-server redis-tools rsync util-linux
-  jq curl time etcd-server haproxy
+  jq curl time etcd-server haproxy azure-cli nodejs prometheus
 )
+azurite_version=3.35.0
+azurite_dir=/opt/moodle-aks/azurite
+azurite_ok() { grep -q "\"version\": \"$azurite_version\"" "$azurite_dir/node_modules/azurite/package.json" 2>/dev/null; }
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 # The Dockerfile check reads Debian's package metadata (apt-cache).
-if [ ${#missing[@]} -eq 0 ] && apt-cache show libzip-dev >/dev/null 2>&1; then
+if [ ${#missing[@]} -eq 0 ] && azurite_ok && apt-cache show libzip-dev >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -35,6 +40,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts services from postinst where it can; the tests start their
 # own on loopback.
-for s in apache2 mariadb redis-server etcd haproxy; do
+for s in apache2 mariadb redis-server etcd haproxy prometheus; do
   service "$s" stop >/dev/null 2>&1 || true
 done
+if ! azurite_ok; then
+  # npm: in NodeSource's nodejs package, a package of its own in Debian's.
+  command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm >/dev/null
+  mkdir -p "$azurite_dir"
+  npm install --prefix "$azurite_dir" --no-audit --no-fund --no-save --silent "azurite@$azurite_version" >/dev/null
+  azurite_ok || { echo "Azurite $azurite_version did not install in $azurite_dir" >&2; exit 1; }
+fi

@@ -227,6 +227,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"migration server", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "", "filesPath": "/export/moodledata"}`}, "migration.filesServer", "NFS server"},
 		{"migration path", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "10.0.0.5", "filesPath": "export"}`}, "migration.filesPath", "absolute NFS export path"},
 		{"migration db password", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "old-nfs.corp", "filesPath": "/export", "importDatabase": true, "dbHost": "old-db.corp", "dbUser": "moodle"}`}, "migrationDbPassword", "required to import the database"},
+		{"migration cut-over outside maintenance", "dev", map[string]string{"migration": `{"run": 1, "filesServer": "old-nfs.corp", "filesPath": "/export", "importDatabase": true, "dbHost": "old-db.corp", "dbUser": "moodle"}`}, "migration.importDatabase", "set maintenanceMode: true for the cut-over run"},
 		{"migration unknown field", "dev", map[string]string{"migration": `{"runs": 1}`}, "migration", `unknown field "runs"`},
 		{"load test duration", "dev", map[string]string{"loadTest": `{"run": 1, "duration": "ten minutes"}`}, "loadTest.duration", "not a duration"},
 		{"load test path", "dev", map[string]string{"loadTest": `{"run": 1, "paths": ["login"]}`}, "loadTest.paths[0]", "not a path"},

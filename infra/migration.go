@@ -94,6 +94,9 @@ func (v *validator) migration(c *Config) {
 			if c.MigrationDBPassword == "" {
 				v.fail("migrationDbPassword", "is required to import the database; set it with --secret")
 			}
+			if !c.MaintenanceMode {
+				v.fail("migration.importDatabase", "replaces the new site's database and then makes the final file copy: set maintenanceMode: true for the cut-over run (docs/migration.md step 4)")
+			}
 		}
 	}
 	if c.DatabaseMove.ImportRun < 0 {

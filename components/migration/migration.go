@@ -3,12 +3,15 @@
 //
 //   - migrate-files-<run>: rsync of the old moodledata (an NFS export,
 //     mounted read-only through a static PersistentVolume) onto the
-//     stack's moodledata share, then a file-count and size comparison of
-//     the content store (filedir);
-//   - migrate-db-<run> (importDatabase): mysqldump of the old database
-//     piped into the stack's MySQL, then a per-table row-count comparison;
-//     pulumi up waits for it, then for migrate-upgrade-<run>, the site's
-//     upgrade Job run again on the imported database;
+//     stack's moodledata share, then a comparison of the content store's
+//     file list and sizes (filedir); on the cut-over run, after the import
+//     and its upgrade, with the new site in maintenance, with each file's
+//     content hash checked, and on PASS the FinalMarker that refuses every
+//     later run;
+//   - migrate-db-<run> (importDatabase): the stack's database emptied, the
+//     old one's mysqldump piped into it, then a per-table content checksum
+//     comparison; pulumi up waits for it, then for migrate-upgrade-<run>,
+//     the site's upgrade Job run again on the imported database;
 //   - loadtest-<run>: a k6 run against the new site through the public
 //     ingress address (the old DNS still points at the old site), failing
 //     when the p95 latency or error-rate thresholds are broken.
@@ -137,18 +140,42 @@ type Migration struct {
 	MoveJob, MoveUpgradeJob string
 }
 
+// FinalMarker is the file the final (strict) copy writes into the new
+// moodledata when it passes: from then on the new site is the live one and
+// every migration Job refuses to run (GuardScript).
+const FinalMarker = ".migration-final"
+
+// GuardScript refuses a copy or an import once the final copy has passed:
+// it would mirror the old site over the live one. Removing the marker is
+// the deliberate way to redo a cut-over.
+const GuardScript = "#!/bin/sh\n" + guardBody
+
+const guardBody = `final="${TARGET:-` + DataMount + `}/` + FinalMarker + `"
+if [ -e "$final" ]; then
+  echo "FAIL: the final copy already passed ($(cat "$final")): this site is live, and a copy or an import now would replace it with the old site. Remove $final only to redo the cut-over (docs/migration.md)." >&2
+  exit 1
+fi
+`
+
 // FilesScript copies moodledata and compares the content store. Deltas
 // run while the old site is live may differ; STRICT=1 (the cut-over run,
-// with both sites in maintenance) fails on any difference.
+// with both sites in maintenance) fails on any difference, and on PASS
+// writes FinalMarker.
 const FilesScript = `#!/bin/bash
 set -euo pipefail
 src=${SOURCE:-/source} dst=${TARGET:-` + DataMount + `}
+` + guardBody + `if [ "${STRICT:-0}" = "1" ] && [ ! -e "$dst/climaintenance.html" ]; then
+  echo "FAIL: the new site is not in maintenance ($dst/climaintenance.html is missing): the final copy runs after the import, with both sites closed (maintenanceMode: true)" >&2
+  exit 1
+fi
 if [ ! -d "$src/filedir" ]; then
   echo "FAIL: $src has no filedir: is migration.filesPath the old moodledata?" >&2
   exit 1
 fi
 echo "copying $src to $dst"
-rsync -rlt --delete --partial --stats $EXCLUDES "$src/" "$dst/"
+# The new site's maintenance flag and the final marker are its own: never
+# copied over, never deleted.
+rsync -rlt --delete --partial --stats $EXCLUDES --exclude=/climaintenance.html --exclude=/` + FinalMarker + ` "$src/" "$dst/"
 # Compared by file list and sizes, not du: du counts directories, whose
 # size depends on the filesystem and on how many entries they once held.
 list() { (cd "$1/filedir" && find . -type f -printf '%P\t%s\n' | LC_ALL=C sort); }
@@ -170,6 +197,10 @@ if [ "$same" = 1 ] && [ "${STRICT:-0}" = "1" ]; then
 fi
 if [ "$same" = 1 ]; then
   echo "PASS: moodledata matches"
+  if [ "${STRICT:-0}" = "1" ]; then
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), the final copy of $src" > "$dst/` + FinalMarker + `"
+    echo "the new site is live: further migration runs are refused ($dst/` + FinalMarker + `)"
+  fi
 elif [ "${STRICT:-0}" = "1" ]; then
   echo "FAIL: moodledata differs after the final copy" >&2
   exit 1
@@ -399,7 +430,8 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 	}
 	if _, err := corev1.NewConfigMap(ctx, name+"-scripts", &corev1.ConfigMapArgs{
 		Metadata: meta(ScriptsName),
-		Data:     pulumi.StringMap{"files.sh": pulumi.String(FilesScript), "db.sh": pulumi.String(DBScript)},
+		Data: pulumi.StringMap{"files.sh": pulumi.String(FilesScript), "db.sh": pulumi.String(DBScript),
+			"guard.sh": pulumi.String(GuardScript)},
 	}, in...); err != nil {
 		return fmt.Errorf("creating the migration scripts: %w", err)
 	}
@@ -443,11 +475,9 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 	}
 	a.jobsPool(files)
 	c.FilesJob = "migrate-files-" + run
-	if _, err := job(ctx, name, c.FilesJob, ns, "files", files, 24*3600, false, in); err != nil {
-		return err
-	}
 	if !m.ImportDatabase {
-		return nil
+		_, err := job(ctx, name, c.FilesJob, ns, "files", files, 24*3600, false, in)
+		return err
 	}
 	if _, err := corev1.NewSecret(ctx, name+"-secret", &corev1.SecretArgs{
 		Metadata:   meta(SecretName),
@@ -456,9 +486,23 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 	}, append(in, pulumi.AdditionalSecretOutputs([]string{"stringData", "data"}))...); err != nil {
 		return fmt.Errorf("creating the migration source secret: %w", err)
 	}
+	// The import first asks the new moodledata whether the final copy has
+	// passed (GuardScript), as www-data, who may read it.
+	guardUser := pods.Restricted()
+	guardUser.RunAsUser, guardUser.RunAsGroup = pulumi.Int(wwwDataUID), pulumi.Int(wwwDataUID)
 	db := &corev1.PodSpecArgs{
 		ServiceAccountName: pulumi.String(infra.MigrationWorkload.ServiceAccount),
 		SecurityContext:    pods.RunAs(mysqlUID),
+		InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
+			Name: pulumi.String("guard"), Image: pulumi.String(a.MoodleImage),
+			Command: pulumi.ToStringArray([]string{"/scripts/guard.sh"}),
+			Resources: &corev1.ResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("16Mi")},
+				Limits:   pulumi.StringMap{"memory": pulumi.String("64Mi")},
+			},
+			SecurityContext: guardUser,
+			VolumeMounts:    corev1.VolumeMountArray{mount("moodledata", DataMount, true), mount("scripts", "/scripts", true)},
+		}},
 		Containers: corev1.ContainerArray{corev1.ContainerArgs{
 			Name: pulumi.String("db"), Image: pulumi.String(a.MySQLImage),
 			Command: pulumi.ToStringArray([]string{"/scripts/db.sh"}),
@@ -479,7 +523,8 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 			SecurityContext: pods.Restricted(),
 			VolumeMounts:    corev1.VolumeMountArray{mount("scripts", "/scripts", true), mount("tmp", "/tmp", false)},
 		}},
-		Volumes: corev1.VolumeArray{scripts, tmp},
+		Volumes: corev1.VolumeArray{scripts, tmp,
+			corev1.VolumeArgs{Name: pulumi.String("moodledata"), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: pulumi.String(a.DataClaim), ReadOnly: pulumi.Bool(true)}}},
 	}
 	a.jobsPool(db)
 	c.DBJob = "migrate-db-" + run
@@ -490,7 +535,14 @@ func (a *Args) copyJobs(ctx *pulumi.Context, name string, c *Migration, in []pul
 	// The imported database is the old site's version: upgrade it to this
 	// image's code, as the site's own upgrade Job does.
 	c.UpgradeJob = "migrate-upgrade-" + run
-	_, err = job(ctx, name, c.UpgradeJob, ns, "upgrade", a.UpgradePod, 3*3600, true, append(in, pulumi.DependsOn([]pulumi.Resource{imported})))
+	upgraded, err := job(ctx, name, c.UpgradeJob, ns, "upgrade", a.UpgradePod, 3*3600, true, append(in, pulumi.DependsOn([]pulumi.Resource{imported})))
+	if err != nil {
+		return err
+	}
+	// The final copy last: after the import and its upgrade (both awaited),
+	// with the new site in maintenance (config requires maintenanceMode),
+	// so nothing changes moodledata while it is compared.
+	_, err = job(ctx, name, c.FilesJob, ns, "files", files, 24*3600, false, append(in, pulumi.DependsOn([]pulumi.Resource{upgraded})))
 	return err
 }
 

@@ -149,6 +149,24 @@ func TestDatabaseImportVerifiesRowCounts(t *testing.T) {
 	assert.Equal(t, "migrate-upgrade-3", up.Input("metadata.name"))
 	assert.Equal(t, "moodle-admin", up.Input("spec.template.spec.serviceAccountName"))
 	assert.Contains(t, up.Dependencies, job.URN, "only after the import")
+	// The final file copy after the import and its upgrade, never beside
+	// them: both write what it compares.
+	files, ok := rec.Named("kubernetes:batch/v1:Job", "migration-files")
+	require.True(t, ok)
+	assert.Contains(t, files.Dependencies, up.URN, "the final copy waits for the upgrade")
+	assert.Equal(t, "1", envOf(files.Input("spec.template.spec.containers").([]any)[0].(map[string]any))["STRICT"])
+	// The import is guarded: an init container refuses it once the final
+	// copy has passed (the new moodledata, read-only, as www-data).
+	guard := job.Input("spec.template.spec.initContainers").([]any)[0].(map[string]any)
+	assert.Equal(t, []any{"/scripts/guard.sh"}, guard["command"])
+	assert.Equal(t, float64(33), guard["securityContext"].(map[string]any)["runAsUser"])
+	var ro bool
+	for _, m := range guard["volumeMounts"].([]any) {
+		if m.(map[string]any)["name"] == "moodledata" {
+			ro, _ = m.(map[string]any)["readOnly"].(bool)
+		}
+	}
+	assert.True(t, ro, "the guard reads moodledata, never writes it")
 
 	cm, ok := rec.Named("kubernetes:core/v1:ConfigMap", "migration-scripts")
 	require.True(t, ok)
@@ -206,7 +224,7 @@ func TestRejectsIncompleteArgs(t *testing.T) {
 func TestScriptsParse(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	require.NoError(t, err, "bash is needed to check the scripts")
-	for name, script := range map[string]string{"files.sh": FilesScript, "db.sh": DBScript} {
+	for name, script := range map[string]string{"files.sh": FilesScript, "db.sh": DBScript, "guard.sh": GuardScript} {
 		out, err := exec.Command(bash, "-n", "-c", script).CombinedOutput()
 		assert.NoError(t, err, "%s: %s", name, out)
 	}
@@ -215,8 +233,20 @@ func TestScriptsParse(t *testing.T) {
 }
 
 // runFiles runs the copy script on local folders, as the Job does on the
-// mounted shares.
+// mounted shares; runFiles runs the copy script; a strict (cut-over) run finds the new
+// site in maintenance, as Moodle's CLI leaves it (climaintenance.html in
+// moodledata), unless the test removed it.
 func runFiles(t *testing.T, src, dst, strict string, extraExcludes ...string) (string, error) {
+	t.Helper()
+	if strict == "1" {
+		if _, err := os.Stat(filepath.Join(dst, "climaintenance.html")); os.IsNotExist(err) {
+			write(t, filepath.Join(dst, "climaintenance.html"), "<h1>Maintenance</h1>")
+		}
+	}
+	return runFilesAsIs(t, src, dst, strict, extraExcludes...)
+}
+
+func runFilesAsIs(t *testing.T, src, dst, strict string, extraExcludes ...string) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath("rsync"); err != nil {
 		t.Fatal("rsync is needed to run the copy script (.ci/run installs it)")
@@ -261,10 +291,54 @@ func TestFilesScriptCopiesAndVerifies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "the new site's cache config", string(b), "excluded folders on the new site are kept")
 
-	// A second run (a delta) is a no-op that passes again.
+	b, err = os.ReadFile(filepath.Join(dst, "climaintenance.html"))
+	require.NoError(t, err, "the new site's maintenance flag is never deleted")
+	assert.Equal(t, "<h1>Maintenance</h1>", string(b))
+	assert.Contains(t, out, "the new site is live: further migration runs are refused")
+	assert.FileExists(t, filepath.Join(dst, FinalMarker))
+
+	// After the final copy the new site is live: any further run, strict
+	// or a delta, is refused and changes nothing (the new site's upload
+	// stays, the old site's new file is not copied).
+	write(t, filepath.Join(dst, "filedir", "12", "34", "1234new"), "uploaded on the live site")
+	write(t, filepath.Join(src, "filedir", "56", "78", "5678old"), "written on the old site later")
+	for _, strict := range []string{"0", "1"} {
+		out, err = runFiles(t, src, dst, strict)
+		require.Error(t, err, out)
+		assert.Contains(t, out, "FAIL: the final copy already passed", strict)
+		assert.FileExists(t, filepath.Join(dst, "filedir", "12", "34", "1234new"))
+		assert.NoFileExists(t, filepath.Join(dst, "filedir", "56", "78", "5678old"))
+	}
+	// And so is the import's guard (the db Job's init container).
+	cmd := exec.Command("sh", "-c", GuardScript)
+	cmd.Env = append(os.Environ(), "TARGET="+dst)
+	gout, err := cmd.CombinedOutput()
+	require.Error(t, err, "%s", gout)
+	assert.Contains(t, string(gout), "FAIL: the final copy already passed")
+	assert.Contains(t, string(gout), "the final copy of "+src, "it says when and from where")
+}
+
+func TestFilesScriptFinalCopyNeedsMaintenanceAndKeepsTheFlag(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(src, "filedir", "ab", "cd", "abcd1234"), "a course file")
+	// The old site's own flag (it is in maintenance too) is not copied.
+	write(t, filepath.Join(src, "climaintenance.html"), "old site's page")
+	out, err := runFilesAsIs(t, src, dst, "1")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "FAIL: the new site is not in maintenance")
+	assert.NoFileExists(t, filepath.Join(dst, "filedir", "ab", "cd", "abcd1234"), "nothing copied")
+
 	out, err = runFiles(t, src, dst, "1")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "PASS")
+	b, err := os.ReadFile(filepath.Join(dst, "climaintenance.html"))
+	require.NoError(t, err)
+	assert.Equal(t, "<h1>Maintenance</h1>", string(b), "the new site's flag, not the old site's")
+
+	// Before the final copy the guard lets the import run.
+	cmd := exec.Command("sh", "-c", GuardScript)
+	cmd.Env = append(os.Environ(), "TARGET="+t.TempDir())
+	gout, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "%s", gout)
 }
 
 func TestFilesScriptRefusesAWrongSource(t *testing.T) {
@@ -335,6 +409,8 @@ func TestFilesScriptChecksContentHashes(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "PASS", "an intact copy passes the hash check")
 
+	// Redo the cut-over (the marker removed on purpose) over a corrupted copy.
+	require.NoError(t, os.Remove(filepath.Join(dst, FinalMarker)))
 	write(t, filepath.Join(dst, rel), "a course fil3") // same size
 	info, err := os.Stat(filepath.Join(src, rel))
 	require.NoError(t, err)

@@ -152,15 +152,22 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 
 	// Workload identities: each federated with one service account and
 	// granted one role on one resource.
+	// The backup identity may write and read backups but not delete them
+	// (BackupWriterRole), and snapshot the moodledata share through ARM
+	// (ShareSnapshotRole): no Storage Account Contributor (keys, network
+	// rules, the account itself), no blob delete.
 	grants := map[string][]identity.Grant{
 		infra.BackupWorkload.Name: {
-			{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"},
-			// Snapshots of the moodledata share go through ARM.
-			{Role: identity.RoleStorageAccountContributor, Scope: files.AccountID.ToStringOutput(), What: "files"},
+			{Custom: backupWriterRole(names, rg.ID.ToStringOutput()), Scope: backups.AccountID.ToStringOutput(), What: "backups"},
+			{Custom: shareSnapshotRole(names, rg.ID.ToStringOutput()), Scope: files.AccountID.ToStringOutput(), What: "files"},
 		},
-		infra.MigrationWorkload.Name: {{Role: identity.RoleStorageBlobDataContributor, Scope: backups.AccountID.ToStringOutput(), What: "backups"}},
 	}
-	workloads := []infra.Workload{infra.BackupWorkload, infra.MigrationWorkload}
+	workloads := []infra.Workload{infra.BackupWorkload}
+	if cfg.Migration.Enabled() {
+		// Only while a migration is configured, and read-only.
+		grants[infra.MigrationWorkload.Name] = []identity.Grant{{Role: identity.RoleStorageBlobDataReader, Scope: backups.AccountID.ToStringOutput(), What: "backups"}}
+		workloads = append(workloads, infra.MigrationWorkload)
+	}
 	if cfg.DNSZoneName != "" {
 		zoneID := pulumi.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/dnszones/%s",
 			subscription, cfg.DNSZoneResourceGroup, cfg.DNSZoneName)

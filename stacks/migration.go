@@ -30,6 +30,10 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 	if move {
 		mv = &migration.Move{Run: cfg.DatabaseMove.ImportRun, SourceHost: r.MySQL.LegacyHost, SourcePassword: r.MySQL.RootPassword}
 	}
+	var clientID pulumi.StringInput // the migration identity exists only while a migration is configured
+	if id, ok := r.Identities[infra.MigrationWorkload.Name]; ok {
+		clientID = id.ClientID
+	}
 	m, err := migration.New(ctx, "migration", &migration.Args{
 		Migration:   cfg.Migration,
 		LoadTest:    cfg.LoadTest,
@@ -37,7 +41,7 @@ func (r *Region) migration(ctx *pulumi.Context, cfg *infra.Config) error {
 		MoodleImage: cfg.MoodleImage,
 		MySQLImage:  cfg.MysqlImage,
 		K6Image:     cfg.K6Image,
-		ClientID:    r.Identities[infra.MigrationWorkload.Name].ClientID,
+		ClientID:    clientID,
 		UpgradePod:  upgrade,
 		DataClaim:   MoodledataShare,
 		Hostname:    cfg.Hostname,

@@ -20,8 +20,8 @@ func TestRegionStacks(t *testing.T) {
 		zones                                         any
 		pools, federated, records                     int
 	}{
-		{"dev", "westeurope", "eu", "Standard_LRS", "Premium_LRS", "Free", false, []any{}, 1, 2, 0},
-		{"prod", "eastus2", "us", "Standard_ZRS", "Premium_ZRS", "Standard", true, []any{"1", "2", "3"}, 2, 3, 1},
+		{"dev", "westeurope", "eu", "Standard_LRS", "Premium_LRS", "Free", false, []any{}, 1, 1, 0},
+		{"prod", "eastus2", "us", "Standard_ZRS", "Premium_ZRS", "Standard", true, []any{"1", "2", "3"}, 2, 2, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stack, func(t *testing.T) {
@@ -107,6 +107,35 @@ func TestRegionStacks(t *testing.T) {
 				assert.Contains(t, f.Dependencies, c.URN)
 			}
 			assert.Len(t, rec.OfType("azure-native:network:RecordSet"), tc.records)
+
+			// Least privilege on the data: no built-in role that can delete
+			// backups or manage an account; the backup identity's custom
+			// roles name their actions and none deletes a blob; no migration
+			// identity unless a migration is configured.
+			for _, ra := range rec.OfType("azure-native:authorization:RoleAssignment") {
+				for _, forbidden := range []string{"17d1049b-9a84-46fb-8f53-869881c3d3ab", "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"} {
+					assert.NotContains(t, ra.String("roleDefinitionId"), forbidden, "%s: Storage Account Contributor, Storage Blob Data Contributor, Owner", ra.URN)
+				}
+			}
+			defs := rec.OfType("azure-native:authorization:RoleDefinition")
+			require.Len(t, defs, 2, "the backup writer and the share snapshot roles")
+			for _, d := range defs {
+				perms := d.Input("permissions").([]any)[0].(map[string]any)
+				for _, key := range []string{"actions", "dataActions"} {
+					list, _ := perms[key].([]any)
+					for _, a := range list {
+						assert.NotContains(t, a, "*", "%s names each action", d.URN)
+						assert.NotContains(t, a, "blobs/delete", d.URN)
+						assert.NotContains(t, a, "listKeys", d.URN)
+						assert.NotContains(t, a, "storageAccounts/delete", d.URN)
+					}
+				}
+				scopes, _ := d.Input("assignableScopes").([]any)
+				require.Len(t, scopes, 1)
+				assert.Contains(t, scopes[0], rg.String("resourceGroupName"), "assignable in the stack's group only")
+			}
+			_, migrationID := rec.Named("azure-native:managedidentity:UserAssignedIdentity", "migration-identity-identity")
+			assert.False(t, migrationID, "no migration identity while no migration is configured")
 
 			// Every Azure resource with a location carries the standard tags
 			// and sits in the stack's region.

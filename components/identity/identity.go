@@ -5,9 +5,12 @@
 package identity
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
@@ -23,18 +26,26 @@ const TypeToken = "moodle:identity:WorkloadIdentity"
 const (
 	// RoleStorageBlobDataContributor reads, writes and deletes blobs.
 	RoleStorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+	// RoleStorageBlobDataReader reads and lists blobs, nothing more.
+	RoleStorageBlobDataReader = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 	// RoleNetworkContributor manages networks; AKS needs it to join its
 	// subnet and to attach the ingress public IP to its load balancer.
 	RoleNetworkContributor = "4d97b98b-1d4f-4787-a291-c67834d212e7"
-	// RoleStorageAccountContributor manages a storage account through ARM
-	// (share snapshots); the account's keys are off, so it reads no data.
-	RoleStorageAccountContributor = "17d1049b-9a84-46fb-8f53-869881c3d3ab"
 	// RoleContributor manages every resource in its scope (never granted
 	// above one resource group that holds only data disks).
 	RoleContributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 	// RoleDNSZoneContributor manages records of a DNS zone (ACME DNS-01).
 	RoleDNSZoneContributor = "befefa01-2a29-4197-83a8-272ff33ce314"
 )
+
+// nameGUID derives a stable GUID (RFC 4122 version 5 layout) from a role's
+// name: the same stack defines the same role ID on every run.
+func nameGUID(name string) string {
+	h := sha1.Sum([]byte("moodle-aks role " + name))
+	h[6] = (h[6] & 0x0f) | 0x50
+	h[8] = (h[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
 
 // tokenAudience is the audience of AKS workload identity tokens.
 const tokenAudience = "api://AzureADTokenExchange"
@@ -45,10 +56,28 @@ var (
 	k8sNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 )
 
+// CustomRole is a role the program defines with only the actions one
+// workload needs, where no built-in role is that narrow.
+type CustomRole struct {
+	// Name is the role's tenant-unique name; Description says what for.
+	Name, Description string
+	// Actions (ARM) and DataActions (data plane) the role allows.
+	Actions, DataActions []string
+	// DefinedIn is the resource group the role is defined in and may be
+	// assigned under (custom roles are assignable at a management group,
+	// subscription or resource group, never a single resource:
+	// https://learn.microsoft.com/azure/role-based-access-control/custom-roles,
+	// "AssignableScopes").
+	DefinedIn pulumi.StringInput
+}
+
 // Grant is one role assignment.
 type Grant struct {
-	// Role is a built-in role definition GUID (the Role* constants).
+	// Role is a built-in role definition GUID (the Role* constants); empty
+	// with Custom.
 	Role string
+	// Custom, when set, defines that role and grants it instead.
+	Custom *CustomRole
 	// Scope is the ARM ID of the one resource the role applies to.
 	Scope pulumi.StringInput
 	// What names the scope in the child's logical name, e.g. "backups".
@@ -112,7 +141,17 @@ func (a *Args) validate() error {
 		errs = append(errs, errors.New("subscriptionID is required for grants"))
 	}
 	for i, g := range a.Grants {
-		if !guidRE.MatchString(g.Role) {
+		switch {
+		case g.Custom != nil:
+			if g.Role != "" || g.Custom.Name == "" || g.Custom.DefinedIn == nil || len(g.Custom.Actions)+len(g.Custom.DataActions) == 0 {
+				errs = append(errs, fmt.Errorf("grants[%d].custom needs a name, a group to be defined in and at least one action, and no built-in role", i))
+			}
+			for _, act := range append(slices.Clone(g.Custom.Actions), g.Custom.DataActions...) {
+				if strings.Contains(act, "*") {
+					errs = append(errs, fmt.Errorf("grants[%d].custom action %q has a wildcard: name each action", i, act))
+				}
+			}
+		case !guidRE.MatchString(g.Role):
 			errs = append(errs, fmt.Errorf("grants[%d].role %q is not a role definition GUID", i, g.Role))
 		}
 		if g.Scope == nil {
@@ -163,12 +202,32 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Resources = append(c.Resources, fed)
 	}
 	for _, g := range a.Grants {
+		roleID := pulumi.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", a.SubscriptionID, g.Role)
+		var after []pulumi.Resource
+		if r := g.Custom; r != nil {
+			def, err := authorization.NewRoleDefinition(ctx, name+"-"+g.What+"-role-definition", &authorization.RoleDefinitionArgs{
+				RoleDefinitionId: pulumi.String(nameGUID(r.Name)),
+				RoleName:         pulumi.String(r.Name),
+				Description:      pulumi.String(r.Description),
+				RoleType:         pulumi.String("CustomRole"),
+				Scope:            r.DefinedIn,
+				AssignableScopes: pulumi.StringArray{r.DefinedIn},
+				Permissions: authorization.PermissionArray{authorization.PermissionArgs{
+					Actions: pulumi.ToStringArray(r.Actions), DataActions: pulumi.ToStringArray(r.DataActions),
+				}},
+			}, pulumi.Parent(c))
+			if err != nil {
+				return nil, fmt.Errorf("defining role %q: %w", r.Name, err)
+			}
+			roleID, after = def.ID().ToStringOutput(), []pulumi.Resource{def}
+			c.Resources = append(c.Resources, def)
+		}
 		ra, err := authorization.NewRoleAssignment(ctx, name+"-"+g.What+"-role", &authorization.RoleAssignmentArgs{
 			PrincipalId:      id.PrincipalId,
 			PrincipalType:    pulumi.String("ServicePrincipal"),
-			RoleDefinitionId: pulumi.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", a.SubscriptionID, g.Role),
+			RoleDefinitionId: roleID,
 			Scope:            g.Scope,
-		}, pulumi.Parent(c))
+		}, pulumi.Parent(c), pulumi.DependsOn(after))
 		if err != nil {
 			return nil, fmt.Errorf("granting %q role %s on %s: %w", a.Name, g.Role, g.What, err)
 		}

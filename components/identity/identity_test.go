@@ -84,3 +84,33 @@ func TestWorkloadIdentityRejectsBadArgs(t *testing.T) {
 	}
 	assert.Empty(t, rec.Resources())
 }
+
+func TestCustomRoleDefinedAndGranted(t *testing.T) {
+	a := args()
+	a.Grants = []Grant{{
+		Custom: &CustomRole{
+			Name: "id-moodle-prod-backup backup writer", Description: "write backups",
+			DataActions: []string{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write"},
+			DefinedIn:   pulumi.String("/subscriptions/s/resourceGroups/rg-test"),
+		},
+		Scope: pulumi.String("/subscriptions/s/resourceGroups/rg-test/providers/Microsoft.Storage/storageAccounts/stbkp"),
+		What:  "backups",
+	}}
+	rec, err := run(t, a)
+	require.NoError(t, err)
+	def, ok := rec.Named("azure-native:authorization:RoleDefinition", "backup-backups-role-definition")
+	require.True(t, ok)
+	assert.Equal(t, "id-moodle-prod-backup backup writer", def.Input("roleName"))
+	assert.Equal(t, []any{"/subscriptions/s/resourceGroups/rg-test"}, def.Input("assignableScopes"))
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, def.Input("roleDefinitionId"))
+	assert.Equal(t, nameGUID("id-moodle-prod-backup backup writer"), def.Input("roleDefinitionId"), "the same name, the same ID on every run")
+	assert.NotEqual(t, nameGUID("id-moodle-prod-backup backup writer"), nameGUID("id-moodle-dev-backup backup writer"))
+	ra, ok := rec.Named("azure-native:authorization:RoleAssignment", "backup-backups-role")
+	require.True(t, ok)
+	assert.Contains(t, ra.Dependencies, def.URN, "granted once defined")
+	assert.Contains(t, ra.String("roleDefinitionId"), "backup-backups-role-definition", "the custom role's ID, not a built-in one")
+
+	a.Grants[0].Custom.DataActions = []string{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"}
+	_, err = run(t, a)
+	require.ErrorContains(t, err, "has a wildcard: name each action")
+}

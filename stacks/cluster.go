@@ -158,7 +158,11 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
 
 	var vs []volumes.Share
 	for _, s := range shares {
-		vs = append(vs, volumes.Share{Name: s.Name, QuotaGiB: s.QuotaGiB, Namespace: infra.NamespaceMoodle})
+		v := volumes.Share{Name: s.Name, QuotaGiB: s.QuotaGiB, Namespace: infra.NamespaceMoodle}
+		if s.Name == MoodledataShare {
+			v.ReadOnlyIn = infra.NamespaceData // the backup Job copies its content store
+		}
+		vs = append(vs, v)
 	}
 	vol, err := volumes.New(ctx, "volumes", &volumes.Args{
 		ResourceGroup:     names.ResourceGroup(),

@@ -85,6 +85,7 @@ func (r *Region) dataTier(ctx *pulumi.Context, cfg *infra.Config) error {
 		FilesResourceGroup: names.ResourceGroup(),
 		FilesAccount:       names.StorageAccount("files"),
 		Share:              MoodledataShare,
+		FilesClaim:         MoodledataShare, // the read-only claim in data (stacks/cluster.go)
 		MySQLHost:          backupHost,
 		MySQLReadPorts:     backupReadPorts,
 		MySQLWritePort:     mysql.WritePort,

@@ -33,6 +33,10 @@ const KindLabel = "moodle.fieldcert/backup"
 // a writable HOME).
 const jobUID = 999
 
+// moodleUID is www-data, who owns every file Moodle writes in moodledata:
+// the copy reads it as www-data (read-only mount), whatever the modes.
+const moodleUID = 33
+
 // Args configures the backups.
 type Args struct {
 	// MySQLImage and AzureCLIImage are pinned images (required).
@@ -46,6 +50,10 @@ type Args struct {
 	// FilesResourceGroup, FilesAccount and Share name the moodledata share
 	// to snapshot (required).
 	FilesResourceGroup, FilesAccount, Share string
+	// FilesClaim is a read-only claim on that share in the data namespace:
+	// the nightly copy of its content store (filedir) to the backup
+	// container, outside the share's own account (required).
+	FilesClaim string
 	// MySQLHost is the database service (required); MySQLReadPorts the
 	// ports the dump tries in order (a secondary's first), MySQLWritePort
 	// the primary's, where a restore writes (required).
@@ -84,7 +92,7 @@ func (a *Args) validate() error {
 	for field, v := range map[string]string{
 		"mysqlImage": a.MySQLImage, "azureCliImage": a.AzureCLIImage, "backupAccount": a.BackupAccount,
 		"container": a.Container, "filesResourceGroup": a.FilesResourceGroup, "filesAccount": a.FilesAccount,
-		"share": a.Share, "mysqlHost": a.MySQLHost, "schedule": a.Schedule, "snapshotSchedule": a.SnapshotSchedule,
+		"share": a.Share, "filesClaim": a.FilesClaim, "mysqlHost": a.MySQLHost, "schedule": a.Schedule, "snapshotSchedule": a.SnapshotSchedule,
 	} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s is required", field))
@@ -208,6 +216,43 @@ while read -r snap; do
   echo "expired snapshot $snap"
 done
 `
+	// copyScript copies moodledata's content store to the backup container
+	// (files/filedir/<path>), outside the share's account. Moodle names a
+	// stored file after the SHA-1 of its content and never changes it, so
+	// the copy only adds: files not yet copied are staged as symlinks and
+	// uploaded in one batch; nothing is overwritten or deleted (the
+	// container's retention policy would refuse it, and the backup identity
+	// may not delete). A file Moodle deleted stays in the copy.
+	copyScript = `#!/bin/bash
+set -euo pipefail
+` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
+src=${FILEDIR:-` + FilesMount + `/filedir}
+if [ ! -d "$src" ]; then echo "FAIL: $src is not moodledata's filedir" >&2; exit 1; fi
+prefix=files/filedir/
+copied() { blob list --prefix "$prefix" --num-results '*' --query "[].[name, properties.contentLength]" --output tsv | sed "s#^$prefix##" | LC_ALL=C sort; }
+copied > /work/copied
+(cd "$src" && find . -type f -printf '%P\t%s\n') | LC_ALL=C sort > /work/local
+cut -f1 /work/copied > /work/copied.names
+cut -f1 /work/local | comm -23 - /work/copied.names > /work/new
+rm -rf /work/stage && mkdir -p /work/stage
+while read -r p; do
+  mkdir -p "/work/stage/$(dirname "$p")" && ln -s "$src/$p" "/work/stage/$p"
+done < /work/new
+echo "filedir: $(wc -l < /work/local) files, $(wc -l < /work/new) not yet copied"
+if [ -s /work/new ]; then
+  az storage blob upload-batch --auth-mode login --account-name "$BACKUP_ACCOUNT" --destination "$CONTAINER" \
+    --destination-path "${prefix%/}" --source /work/stage --output none
+fi
+# Every file, by name and size, is in the copy now.
+copied > /work/copied
+missing=$(comm -23 /work/local /work/copied | wc -l)
+if [ "$missing" != 0 ]; then
+  echo "FAIL: $missing files of filedir are not in the copy with their size, e.g.:" >&2
+  comm -23 /work/local /work/copied | head -n 5 >&2
+  exit 1
+fi
+echo "copied filedir: $(wc -l < /work/local) files in ${CONTAINER}/${prefix}"
+`
 	downloadScript = `#!/bin/sh
 set -eu
 ` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
@@ -273,6 +318,9 @@ while read -r _ n; do total=$(( total + n )); done < /work/db.rows
 echo "restored $RESTORE_BLOB into $db: $(wc -l < /work/dump.tables) tables, $total rows, as in the dump"
 `
 )
+
+// FilesMount is where the files Job mounts moodledata (read-only).
+const FilesMount = "/moodledata"
 
 // minSizePercent: a dump smaller than this share of the previous one is
 // uploaded (it is complete, and the newest state) but fails the Job, so
@@ -340,7 +388,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Data: pulumi.StringMap{
 			"dump.sh": pulumi.String(dumpScript), "upload.sh": pulumi.String(uploadScript),
 			"snapshot.sh": pulumi.String(snapshotScript), "download.sh": pulumi.String(downloadScript),
-			"restore.sh": pulumi.String(restoreScript),
+			"restore.sh": pulumi.String(restoreScript), "copy.sh": pulumi.String(copyScript),
 		},
 	}, in...)
 	if err != nil {
@@ -389,7 +437,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			},
 		}
 	}
-	pod := func(kind string, init corev1.ContainerArray, main corev1.ContainerArgs) *corev1.PodTemplateSpecArgs {
+	pod := func(kind string, init corev1.ContainerArray, main corev1.ContainerArgs, extra ...corev1.VolumeInput) *corev1.PodTemplateSpecArgs {
 		spec := &corev1.PodSpecArgs{
 			ServiceAccountName: pulumi.String(infra.BackupWorkload.ServiceAccount),
 			RestartPolicy:      pulumi.String("Never"),
@@ -406,6 +454,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				corev1.VolumeArgs{Name: pulumi.String("work"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("50Gi")}},
 			},
 		}
+		spec.Volumes = append(spec.Volumes.(corev1.VolumeArray), extra...)
 		if a.OnJobsPool {
 			pods.OnJobsPool(spec)
 		}
@@ -450,8 +499,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		container("upload", a.AzureCLIImage, "upload.sh"))); err != nil {
 		return nil, err
 	}
-	if err := cron(name+"-files", "files-snapshot", "files", a.SnapshotSchedule, pod("files", nil,
-		container("snapshot", a.AzureCLIImage, "snapshot.sh"))); err != nil {
+	// The share's snapshot (in its account), then the copy of its content
+	// store to the backup account (outside it), read-only.
+	filesCopy := container("copy", a.AzureCLIImage, "copy.sh")
+	asMoodle := pods.RestrictedWritableRoot()
+	asMoodle.RunAsUser, asMoodle.RunAsGroup = pulumi.Int(moodleUID), pulumi.Int(moodleUID)
+	filesCopy.SecurityContext = asMoodle
+	filesCopy.VolumeMounts = append(filesCopy.VolumeMounts.(corev1.VolumeMountArray),
+		corev1.VolumeMountArgs{Name: pulumi.String("moodledata"), MountPath: pulumi.String(FilesMount), ReadOnly: pulumi.Bool(true)})
+	if err := cron(name+"-files", "files-snapshot", "files", a.SnapshotSchedule, pod("files",
+		corev1.ContainerArray{container("snapshot", a.AzureCLIImage, "snapshot.sh")}, filesCopy,
+		corev1.VolumeArgs{Name: pulumi.String("moodledata"), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
+			ClaimName: pulumi.String(a.FilesClaim), ReadOnly: pulumi.Bool(true)}})); err != nil {
 		return nil, err
 	}
 

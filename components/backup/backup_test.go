@@ -17,7 +17,7 @@ func args() *Args {
 		MySQLImage: "mysql:8.4.7", AzureCLIImage: "mcr.microsoft.com/azure-cli:2.67.0",
 		ClientID: pulumi.String("backup-client-id"), SubscriptionID: pulumi.String(mocks.SubscriptionID),
 		BackupAccount: "stmdlbkpprodabc123", Container: "backups",
-		FilesResourceGroup: "rg-moodle-prod-eastus2", FilesAccount: "stmdlfilesprodabc123", Share: "moodledata",
+		FilesResourceGroup: "rg-moodle-prod-eastus2", FilesAccount: "stmdlfilesprodabc123", Share: "moodledata", FilesClaim: "moodledata",
 		MySQLHost: "mysql-haproxy.data.svc.cluster.local", MySQLReadPorts: []int{3307, 3306}, MySQLWritePort: 3306, BackupPassword: pulumi.ToSecret(pulumi.String("b")).(pulumi.StringOutput),
 		RootPassword: pulumi.ToSecret(pulumi.String("r")).(pulumi.StringOutput),
 		Schedule:     "30 2 * * *", SnapshotSchedule: "0 3 * * *", RetentionDays: 35, OnJobsPool: true,
@@ -88,6 +88,26 @@ func TestFilesSnapshot(t *testing.T) {
 	snap := scripts.Input("data").(map[string]any)["snapshot.sh"].(string)
 	assert.Contains(t, snap, "share-rm snapshot")
 	assert.Contains(t, snap, "RETENTION_DAYS", "old snapshots expire")
+	// After the snapshot, the copy of filedir to the backup account, from
+	// a read-only mount of the share.
+	spec := cj.Input("spec.jobTemplate.spec.template.spec").(map[string]any)
+	assert.Equal(t, "snapshot", spec["initContainers"].([]any)[0].(map[string]any)["name"])
+	cp := spec["containers"].([]any)[0].(map[string]any)
+	assert.Equal(t, []any{"bash", "/scripts/copy.sh"}, cp["command"])
+	var mounted bool
+	for _, m := range cp["volumeMounts"].([]any) {
+		if m.(map[string]any)["mountPath"] == FilesMount {
+			mounted = m.(map[string]any)["readOnly"] == true
+		}
+	}
+	assert.True(t, mounted, "moodledata read-only")
+	assert.Equal(t, float64(33), cp["securityContext"].(map[string]any)["runAsUser"], "as www-data, who owns what Moodle writes")
+	for _, v := range spec["volumes"].([]any) {
+		if pvc, ok := v.(map[string]any)["persistentVolumeClaim"].(map[string]any); ok {
+			assert.Equal(t, "moodledata", pvc["claimName"])
+			assert.Equal(t, true, pvc["readOnly"])
+		}
+	}
 }
 
 func TestRestoreOnlyWhenNamed(t *testing.T) {

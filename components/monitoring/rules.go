@@ -66,7 +66,7 @@ func Alerts(userPoolMax int, data DataTopology) []Alert {
 		{"MySQLBackupStale", backupStale("mysql-backup"), "5m", "critical", "jobs",
 			"No MySQL dump has succeeded for over 26 hours (or ever, in a day-old stack): the newest restorable dump is getting old.", "kubectl -n data get cronjob mysql-backup; kubectl -n data logs job/<last> --all-containers; docs/restore.md#when-the-nightly-dump-fails."},
 		{"FilesBackupStale", backupStale("files-snapshot"), "5m", "critical", "jobs",
-			"No moodledata snapshot has succeeded for over 26 hours (or ever, in a day-old stack).", "kubectl -n data get cronjob files-snapshot; kubectl -n data logs job/<last>; docs/restore.md."},
+			"No moodledata snapshot and copy to the backup account has succeeded for over 26 hours (or ever, in a day-old stack).", "kubectl -n data get cronjob files-snapshot; kubectl -n data logs job/<last> --all-containers; docs/restore.md#when-the-share-or-its-account-is-gone."},
 		{"BackupCronJobSuspended", `max by (namespace, cronjob) (kube_cronjob_spec_suspend{namespace="data"}) == 1`, "1h", "critical", "jobs",
 			"A backup CronJob has been suspended for an hour: no backups run.", "kubectl -n data patch cronjob <cronjob> -p '{\"spec\":{\"suspend\":false}}' once the reason (a restore, a move) is over."},
 		{"ScheduledJobMissed", `(time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{namespace=~"data|integrations"})) > 3600`, "5m", "warning", "jobs",

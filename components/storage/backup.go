@@ -22,6 +22,10 @@ const BackupStoreType = "moodle:storage:BackupStore"
 // BackupContainer is the name of the blob container backups are written to.
 const BackupContainer = "backups"
 
+// DumpPrefix holds the database dumps and their manifests, which expire;
+// files/ holds the copy of moodledata's content store, which does not.
+const DumpPrefix = "mysql/"
+
 // MaxRetentionDays is the longest blob soft delete Azure offers, and so
 // the longest retention whose deleted backups stay recoverable for as long.
 const MaxRetentionDays = 365
@@ -196,8 +200,10 @@ func NewBackupStore(ctx *pulumi.Context, name string, args *BackupStoreArgs, opt
 				Type:    pulumi.String(string(storage.RuleTypeLifecycle)),
 				Definition: &storage.ManagementPolicyDefinitionArgs{
 					Filters: &storage.ManagementPolicyFilterArgs{
-						BlobTypes:   pulumi.StringArray{pulumi.String("blockBlob")},
-						PrefixMatch: pulumi.StringArray{pulumi.String(BackupContainer + "/")},
+						BlobTypes: pulumi.StringArray{pulumi.String("blockBlob")},
+						// Dumps only: the copy of moodledata's content
+						// store (files/) holds files still in use.
+						PrefixMatch: pulumi.StringArray{pulumi.String(BackupContainer + "/" + DumpPrefix)},
 					},
 					Actions: &storage.ManagementPolicyActionArgs{
 						// After the retention (the WORM period has passed by

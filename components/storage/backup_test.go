@@ -90,7 +90,7 @@ func TestBackupStoreContainerAndLifecycle(t *testing.T) {
 	ver := rule["definition"].(map[string]any)["actions"].(map[string]any)["version"].(map[string]any)["delete"].(map[string]any)
 	assert.Equal(t, float64(35), ver["daysAfterCreationGreaterThan"], "and so do the versions a deleted backup leaves")
 	prefixes := rule["definition"].(map[string]any)["filters"].(map[string]any)["prefixMatch"]
-	assert.Equal(t, []any{BackupContainer + "/"}, prefixes)
+	assert.Equal(t, []any{BackupContainer + "/mysql/"}, prefixes, "dumps expire; the moodledata copy under files/ does not")
 }
 
 func TestBackupStoreLockOnlyWhenAsked(t *testing.T) {

@@ -82,6 +82,27 @@ func TestStaticVolumeBoundToTheShare(t *testing.T) {
 	assert.Equal(t, NFSClass, pvc.Input("spec.storageClassName"))
 	assert.Contains(t, pvc.Dependencies, pv.URN)
 	assert.True(t, pvc.Protect)
+	assert.Nil(t, pv.Input("spec.csi.readOnly"), "the serving volume's spec is as before (a PV's spec is immutable)")
+	assert.Empty(t, rec.OfType("kubernetes:core/v1:PersistentVolumeClaim")[1:], "no read-only claim unless asked")
+
+	// The backup namespace's read-only claim on the same share.
+	a := args()
+	a.Shares[0].ReadOnlyIn = infra.NamespaceData
+	rec, err = run(t, a)
+	require.NoError(t, err)
+	ro, ok := rec.Named("kubernetes:core/v1:PersistentVolume", "volumes-moodledata-readonly-pv")
+	require.True(t, ok)
+	assert.Equal(t, "data-moodledata", ro.Input("metadata.name"))
+	assert.Equal(t, true, ro.Input("spec.csi.readOnly"), "mounted read-only whatever the pod asks")
+	assert.Equal(t, []any{"ReadOnlyMany"}, ro.Input("spec.accessModes"))
+	assert.Equal(t, "rg-moodle-prod-eastus2#stmdlfilesprodabc123#moodledata", ro.Input("spec.csi.volumeHandle"), "the same share")
+	assert.Equal(t, infra.NamespaceData, ro.Input("spec.claimRef.namespace"))
+	assert.Equal(t, "Retain", ro.Input("spec.persistentVolumeReclaimPolicy"))
+	roc, ok := rec.Named("kubernetes:core/v1:PersistentVolumeClaim", "volumes-moodledata-readonly-pvc")
+	require.True(t, ok)
+	assert.Equal(t, infra.NamespaceData, roc.Input("metadata.namespace"))
+	rw, _ := rec.Named("kubernetes:core/v1:PersistentVolume", "volumes-moodledata-pv")
+	assert.Equal(t, "moodle-moodledata", rw.Input("metadata.name"), "the serving volume is unchanged")
 }
 
 func TestVolumesRejectBadArgs(t *testing.T) {

@@ -120,8 +120,9 @@ func (b *blobStore) blobs(s *site, container string) []string {
 // jobScript runs a rendered job script as its container does (bash, the
 // pod's /work emptyDir) with work bound at /work, or a tmpfs of tmpfsSize
 // there instead (a scratch disk that fills). It returns the running
-// command and its combined output; wait with exitCode.
-func (s *site) jobScript(t *testing.T, name, body, work string, env []string, tmpfsSize string) (*exec.Cmd, *syncBuffer) {
+// command and its combined output; wait with exitCode. runAs, when given,
+// is the pod's user: "uid:gid:supplementary groups" (setpriv).
+func (s *site) jobScript(t *testing.T, name, body, work string, env []string, tmpfsSize string, runAs ...string) (*exec.Cmd, *syncBuffer) {
 	script := filepath.Join(s.w, name)
 	require.NoError(t, os.WriteFile(script, []byte(body), 0o755))
 	if _, err := os.Stat("/work"); os.IsNotExist(err) {
@@ -131,8 +132,14 @@ func (s *site) jobScript(t *testing.T, name, body, work string, env []string, tm
 	if tmpfsSize != "" {
 		mount = "mount -t tmpfs -o size=" + tmpfsSize + " tmpfs /work"
 	}
+	run := "exec bash " + script
+	if len(runAs) == 1 {
+		ids := strings.Split(runAs[0], ":")
+		require.Len(t, ids, 3)
+		run = fmt.Sprintf("exec setpriv --reuid=%s --regid=%s --groups=%s bash %s", ids[0], ids[1], ids[2], script)
+	}
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		"mount --make-rprivate / && mkdir -p /work && "+mount+" && exec bash "+script)
+		"mount --make-rprivate / && mkdir -p /work && "+mount+" && "+run)
 	cmd.Env = env
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

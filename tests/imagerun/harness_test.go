@@ -87,9 +87,12 @@ type container struct {
 	Ports []struct {
 		ContainerPort int `yaml:"containerPort"`
 	} `yaml:"ports"`
-	StartupProbe   *probe `yaml:"startupProbe"`
-	LivenessProbe  *probe `yaml:"livenessProbe"`
-	ReadinessProbe *probe `yaml:"readinessProbe"`
+	StartupProbe    *probe `yaml:"startupProbe"`
+	LivenessProbe   *probe `yaml:"livenessProbe"`
+	ReadinessProbe  *probe `yaml:"readinessProbe"`
+	SecurityContext *struct {
+		RunAsUser int `yaml:"runAsUser"`
+	} `yaml:"securityContext"`
 }
 
 type probe struct {

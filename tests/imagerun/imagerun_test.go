@@ -1,6 +1,7 @@
 package imagerun
 
 import (
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -643,7 +644,7 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 	azEnv := func(work string, extra ...string) []string {
 		upload := cronJobPod(t, "data/cronjob-mysql-backup.yaml").Containers[0]
 		token := filepath.Join(s.w, "federated-token")
-		require.NoError(t, os.WriteFile(token, []byte("a-projected-service-account-token"), 0o600))
+		require.NoError(t, os.WriteFile(token, []byte("a-projected-service-account-token"), 0o644)) // projected tokens are readable by the pod's user
 		env := []string{"PATH=" + bs.azShims(s) + ":/usr/bin:/bin", "HOME=" + work,
 			// What the workload identity webhook injects into the pod.
 			"AZURE_CLIENT_ID=00000000-0000-0000-0000-0000000000b1", "AZURE_TENANT_ID=00000000-0000-0000-0000-00000000000a", "AZURE_FEDERATED_TOKEN_FILE=" + token}
@@ -803,6 +804,84 @@ echo json_encode(['enabled' => opcache_get_status(false)['opcache_enabled'] ?? f
 		assert.NotEqual(t, 0, code, out)
 		assert.Contains(t, out, "FAIL: restored rows differ from the dump's")
 		assert.Regexp(t, `mdl_user \d+`, out)
+	})
+	step("the moodledata copy: filedir to Blob Storage outside its account, only what is new, and a copy that differs fails", func(t *testing.T) {
+		require.NotNil(t, bs, "the upload step started Azurite")
+		scripts := configMapData(t, "data/configmap-backup-scripts.yaml")
+		filedir := s.path("/moodledata/filedir")
+		container := ""
+		for _, e := range azEnv(s.w) {
+			if strings.HasPrefix(e, "CONTAINER=") {
+				container = strings.TrimPrefix(e, "CONTAINER=")
+			}
+		}
+		copyFiles := func() (string, int) {
+			work := s.freshDir("copy-work")
+			require.NoError(t, os.Chown(work, wwwDataUID, wwwDataUID))
+			// As the pod runs it: the copy container is www-data, who owns
+			// what Moodle writes (the rendered CronJob says so).
+			sc := cronJobPod(t, "data/cronjob-files-snapshot.yaml").Containers[0].SecurityContext
+			require.NotNil(t, sc)
+			require.Equal(t, wwwDataUID, sc.RunAsUser)
+			cmd, out := s.jobScript(t, "copy.sh", scripts["copy.sh"], work, azEnv(work, "FILEDIR="+filedir), "", fmt.Sprintf("%d:%d:%d", sc.RunAsUser, sc.RunAsUser, sc.RunAsUser))
+			code := exitCode(t, cmd)
+			return out.String(), code
+		}
+		local := strings.Fields(s.run("sh", "-c", "cd "+filedir+" && find . -type f | wc -l"))[0]
+		require.NotEqual(t, "0", local, "Moodle's install stored files")
+		copied := func() map[string]string {
+			m := map[string]string{}
+			for _, l := range bs.blobs(s, container) {
+				if name, size, ok := strings.Cut(l, " "); ok && strings.HasPrefix(name, "files/filedir/") {
+					m[strings.TrimPrefix(name, "files/filedir/")] = size
+				}
+			}
+			return m
+		}
+		out, code := copyFiles()
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "filedir: "+local+" files, "+local+" not yet copied")
+		assert.Contains(t, out, "copied filedir: "+local+" files")
+		got := copied()
+		assert.Len(t, got, must(strconv.Atoi(local)))
+		// Each copied file has its size (sizes as the filesystem reports them).
+		for _, l := range strings.Split(strings.TrimSpace(s.run("sh", "-c", "cd "+filedir+" && find . -type f -printf '%P %s\n'")), "\n") {
+			p, size, _ := strings.Cut(l, " ")
+			assert.Equal(t, size, got[p], p)
+		}
+
+		// A file Moodle stores after the first copy: only it is uploaded.
+		content := "a file uploaded after the first copy"
+		sum := fmt.Sprintf("%x", sha1.Sum([]byte(content)))
+		rel := filepath.Join(sum[:2], sum[2:4], sum)
+		store := func(rel, content string) { // as Moodle does: www-data's, 02770 and 0660
+			require.NoError(t, os.MkdirAll(filepath.Join(filedir, filepath.Dir(rel)), 0o770))
+			require.NoError(t, os.WriteFile(filepath.Join(filedir, rel), []byte(content), 0o660))
+			s.run("chown", "-R", fmt.Sprintf("%d:%d", wwwDataUID, wwwDataUID), filepath.Join(filedir, rel[:2]))
+		}
+		store(rel, content)
+		out, code = copyFiles()
+		require.Equal(t, 0, code, out)
+		n := must(strconv.Atoi(local)) + 1
+		assert.Contains(t, out, fmt.Sprintf("filedir: %d files, 1 not yet copied", n))
+		assert.Equal(t, strconv.Itoa(len(content)), copied()[rel])
+
+		// A copy that does not match (a blob of that name with other bytes,
+		// as a broken earlier copy would leave it): never overwritten, and
+		// the Job fails saying which file.
+		content = "another stored file"
+		sum = fmt.Sprintf("%x", sha1.Sum([]byte(content)))
+		rel = filepath.Join(sum[:2], sum[2:4], sum)
+		store(rel, content)
+		short := filepath.Join(s.w, "short")
+		require.NoError(t, os.WriteFile(short, []byte("another"), 0o644))
+		o, err := bs.az(s, "storage", "blob", "upload", "--container-name", container, "--name", "files/filedir/"+rel, "--file", short, "--output", "none")
+		require.NoError(t, err, "%s", o)
+		out, code = copyFiles()
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "FAIL: 1 files of filedir are not in the copy with their size")
+		assert.Contains(t, out, rel)
+		require.NoError(t, os.Remove(filepath.Join(filedir, rel)))
 	})
 	step("the migration's import: into an emptied target, contents compared by checksum", func(t *testing.T) {
 		// The old site: a copy of this one with a row of its own; the

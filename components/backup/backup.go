@@ -408,7 +408,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		corev1.EnvVarArgs{Name: pulumi.String("SHARE"), Value: pulumi.String(a.Share)},
 		corev1.EnvVarArgs{Name: pulumi.String("RETENTION_DAYS"), Value: pulumi.String(strconv.Itoa(a.RetentionDays))},
 		corev1.EnvVarArgs{Name: pulumi.String("RESTORE_BLOB"), Value: pulumi.String(a.Restore)},
-		corev1.EnvVarArgs{Name: pulumi.String("RESTORE_DATABASE"), Value: pulumi.String(restoreDB)},
 		// The Azure CLI keeps its login under HOME; the root filesystem
 		// is not the job's to write.
 		corev1.EnvVarArgs{Name: pulumi.String("HOME"), Value: pulumi.String("/work")},
@@ -516,6 +515,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	if a.Restore != "" {
 		c.RestoreJob = RestoreJobName(a.Restore, restoreDB)
+		// RESTORE_DATABASE only for a copy: a restore Job over Moodle's own
+		// database keeps the spec earlier versions gave it, since a changed
+		// spec replaces the Job, and a replaced restore Job restores again.
+		restoreEnv := []corev1.EnvVarInput{secretEnv("MYSQL_ROOT_PASSWORD", "mysql-root-password")}
+		if restoreDB != infra.MoodleDatabase {
+			restoreEnv = append(restoreEnv, corev1.EnvVarArgs{Name: pulumi.String("RESTORE_DATABASE"), Value: pulumi.String(restoreDB)})
+		}
 		if _, err := batchv1.NewJob(ctx, name+"-restore", &batchv1.JobArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(c.RestoreJob), Namespace: pulumi.String(ns), Labels: jobLabels("restore")},
 			Spec: &batchv1.JobSpecArgs{
@@ -525,7 +531,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				ActiveDeadlineSeconds: pulumi.Int(RestoreDeadlineHours * 3600),
 				Template: pod("restore",
 					corev1.ContainerArray{container("download", a.AzureCLIImage, "download.sh")},
-					container("restore", a.MySQLImage, "restore.sh", secretEnv("MYSQL_ROOT_PASSWORD", "mysql-root-password"))),
+					container("restore", a.MySQLImage, "restore.sh", restoreEnv...)),
 			},
 		}, append(deps, pulumi.ReplaceOnChanges([]string{"spec"}), pulumi.DeleteBeforeReplace(true),
 			// `pulumi up` waits as long as the Job may run: the provider's

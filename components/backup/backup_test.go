@@ -133,7 +133,9 @@ func TestRestoreOnlyWhenNamed(t *testing.T) {
 		env = append(env, e.(map[string]any)["name"].(string)+"="+strings.TrimSpace(anyString(e.(map[string]any)["value"])))
 	}
 	assert.Contains(t, env, "RESTORE_BLOB=mysql/20261125T023000Z.sql.gz")
-	assert.Contains(t, env, "RESTORE_DATABASE=moodle", "by default over Moodle's database")
+	for _, e := range env {
+		assert.NotContains(t, e, "RESTORE_DATABASE", "over Moodle's database the Job's spec stays as earlier versions rendered it (a changed spec would restore again)")
+	}
 
 	a.RestoreInto = "moodle_copy"
 	rec, err = run(t, a)

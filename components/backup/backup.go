@@ -120,6 +120,17 @@ const (
   --federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" --allow-no-subscriptions --output none
 az account set --subscription "$SUBSCRIPTION_ID"
 `
+	// azBlob runs a blob command on the backup container as the workload
+	// identity.
+	azBlob = `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
+`
+	// dumpChecks are what the dump checks before upload and the restore
+	// before it drops anything (bq is a backtick).
+	dumpChecks = `# mysqldump writes "-- Dump completed" last: a dump cut short never has it.
+dump_complete() { gunzip -c "$1" | tail -n 1 | grep -q '^-- Dump completed'; }
+# The tables a dump creates, sorted.
+dump_tables() { gunzip -c "$1" | sed -n "s/^CREATE TABLE ${bq}\([^${bq}]*\)${bq}.*/\1/p" | LC_ALL=C sort; }
+`
 	dumpScript = `#!/bin/bash
 set -euo pipefail
 # A secondary where the proxy offers one (its read port first), else the
@@ -134,7 +145,7 @@ if [ -z "$port" ]; then echo "FAIL: no database answers on $MYSQL_HOST ports $MY
 sql() { mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$port" -u backup --batch --skip-column-names "$@"; }
 tables() { sql -e "SELECT table_name FROM information_schema.tables WHERE table_schema='$db' AND table_type='BASE TABLE'" | LC_ALL=C sort; }
 bq=$'\x60'
-echo "dumping from $MYSQL_HOST:$port"
+` + dumpChecks + `echo "dumping from $MYSQL_HOST:$port"
 tables > /work/source.before
 # Where the dump starts (MySQL's GTID set: a point-in-time recovery
 # replays the binary logs from here, docs/restore.md).
@@ -145,13 +156,12 @@ gtid=$(sql -e 'SELECT @@GLOBAL.gtid_executed' 2>/dev/null | tr -d '\n' || true)
 mysqldump --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$port" -u backup --single-transaction --quick --routines --triggers --events \
   --set-gtid-purged=OFF --no-tablespaces --default-character-set=utf8mb4 "$db" | gzip -6 > /work/moodle.sql.gz
 gzip -t /work/moodle.sql.gz
-# mysqldump writes this line last: a dump cut short never has it.
-if ! gunzip -c /work/moodle.sql.gz | tail -n 1 | grep -q '^-- Dump completed'; then
+if ! dump_complete /work/moodle.sql.gz; then
   echo "FAIL: the dump is incomplete (no '-- Dump completed' at its end)" >&2; exit 1
 fi
 # Every table there before and after the dump is in it.
 tables > /work/source.after
-gunzip -c /work/moodle.sql.gz | sed -n "s/^CREATE TABLE ${bq}\([^${bq}]*\)${bq}.*/\1/p" | LC_ALL=C sort > /work/dump.tables
+dump_tables /work/moodle.sql.gz > /work/dump.tables
 missing=$(comm -12 /work/source.before /work/source.after | comm -23 - /work/dump.tables)
 if [ -n "$missing" ]; then
   echo "FAIL: the dump lacks tables the database has:" $missing >&2; exit 1
@@ -183,8 +193,7 @@ echo "dump complete: $(wc -l < /work/dump.tables) tables, $total rows, $(wc -c <
 `
 	uploadScript = `#!/bin/sh
 set -eu
-` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
-# The previous dump: the newest with a manifest (one without was never
+` + azLogin + azBlob + `# The previous dump: the newest with a manifest (one without was never
 # finished).
 blob list --prefix mysql/ --query "[].[name, properties.contentLength]" --output tsv > /work/blobs
 tab=$(printf '\t')
@@ -225,8 +234,7 @@ done
 	// may not delete). A file Moodle deleted stays in the copy.
 	copyScript = `#!/bin/bash
 set -euo pipefail
-` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
-src=${FILEDIR:-` + FilesMount + `/filedir}
+` + azLogin + azBlob + `src=${FILEDIR:-` + FilesMount + `/filedir}
 if [ ! -d "$src" ]; then echo "FAIL: $src is not moodledata's filedir" >&2; exit 1; fi
 prefix=files/filedir/
 copied() { blob list --prefix "$prefix" --num-results '*' --query "[].[name, properties.contentLength]" --output tsv | sed "s#^$prefix##" | LC_ALL=C sort; }
@@ -255,8 +263,7 @@ echo "copied filedir: $(wc -l < /work/local) files in ${CONTAINER}/${prefix}"
 `
 	downloadScript = `#!/bin/sh
 set -eu
-` + azLogin + `blob() { az storage blob "$@" --auth-mode login --account-name "$BACKUP_ACCOUNT" --container-name "$CONTAINER"; }
-blob download --name "$RESTORE_BLOB" --file /work/restore.sql.gz --output none
+` + azLogin + azBlob + `blob download --name "$RESTORE_BLOB" --file /work/restore.sql.gz --output none
 if ! blob download --name "${RESTORE_BLOB%.sql.gz}.manifest" --file /work/restore.manifest --output none; then
   echo "FAIL: no manifest beside $RESTORE_BLOB (${RESTORE_BLOB%.sql.gz}.manifest): its upload never finished" >&2; exit 1
 fi
@@ -271,7 +278,7 @@ db=${RESTORE_DATABASE:-` + infra.MoodleDatabase + `}
 sql() { MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --ssl-mode=REQUIRED -h "$MYSQL_HOST" -P "$MYSQL_WRITE_PORT" -uroot --batch --skip-column-names "$@"; }
 bq=$'\x60'
 tab=$'\t'
-# The dump must be the one its manifest describes, and whole, before
+` + dumpChecks + `# The dump must be the one its manifest describes, and whole, before
 # anything is dropped: a truncated upload or download has another SHA-256,
 # mysqldump writes "-- Dump completed" last, and a dump without tables
 # restores nothing.
@@ -283,10 +290,10 @@ if [ "$want" != "$got" ]; then
   echo "FAIL: $RESTORE_BLOB is not the dump its manifest describes ($(wc -c < /work/restore.sql.gz) bytes, SHA-256 $got; the manifest: $(sed -n "s/^bytes${tab}//p" "$m") bytes, $want): nothing was changed" >&2
   exit 1
 fi
-if ! gunzip -c /work/restore.sql.gz | tail -n 1 | grep -q '^-- Dump completed'; then
+if ! dump_complete /work/restore.sql.gz; then
   echo "FAIL: $RESTORE_BLOB is incomplete (no '-- Dump completed' at its end): nothing was changed" >&2; exit 1
 fi
-gunzip -c /work/restore.sql.gz | sed -n "s/^CREATE TABLE ${bq}\([^${bq}]*\)${bq}.*/\1/p" | LC_ALL=C sort > /work/dump.tables
+dump_tables /work/restore.sql.gz > /work/dump.tables
 if [ ! -s /work/dump.tables ]; then
   echo "FAIL: $RESTORE_BLOB has no tables: nothing was changed" >&2; exit 1
 fi

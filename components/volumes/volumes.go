@@ -179,18 +179,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	data := append([]pulumi.ResourceOption{pulumi.Parent(c), pulumi.DependsOn(a.DependsOn)}, protect...)
 	for _, s := range a.Shares {
-		claims := []struct {
-			ns, suffix, mode string
-			ro               bool
-		}{{s.Namespace, "", "ReadWriteMany", false}}
-		if s.ReadOnlyIn != "" {
-			claims = append(claims, struct {
-				ns, suffix, mode string
-				ro               bool
-			}{s.ReadOnlyIn, "-readonly", "ReadOnlyMany", true})
+		if err := a.bind(ctx, c, name, s, s.Namespace, false, data); err != nil {
+			return nil, err
 		}
-		for _, cl := range claims {
-			if err := a.bind(ctx, c, name, s, cl.ns, cl.suffix, cl.mode, cl.ro, data); err != nil {
+		if s.ReadOnlyIn != "" {
+			if err := a.bind(ctx, c, name, s, s.ReadOnlyIn, true, data); err != nil {
 				return nil, err
 			}
 		}
@@ -204,60 +197,59 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // bind makes a static volume on share s and the one claim in ns it is
 // bound to; a read-only one mounts the share read-only, whatever the pod
 // asks.
-func (a *Args) bind(ctx *pulumi.Context, c *Volumes, name string, s Share, ns, suffix, mode string, ro bool, data []pulumi.ResourceOption) error {
-	retain := pulumi.String("Retain")
-	// Set only on the read-only volume: an existing volume's spec is
-	// immutable, and a new field on it would replace a protected volume.
+func (a *Args) bind(ctx *pulumi.Context, c *Volumes, name string, s Share, ns string, ro bool, data []pulumi.ResourceOption) error {
+	suffix, mode := "", "ReadWriteMany"
+	// readOnly is set only on the read-only volume: an existing volume's
+	// spec is immutable, and a new field on it would replace a protected
+	// volume.
 	var readOnly pulumi.BoolPtrInput
 	if ro {
-		readOnly = pulumi.Bool(true)
+		suffix, mode, readOnly = "-readonly", "ReadOnlyMany", pulumi.Bool(true)
 	}
-	{
-		pvName := ns + "-" + s.Name
-		size := pulumi.String(strconv.Itoa(s.QuotaGiB) + "Gi")
-		pv, err := corev1.NewPersistentVolume(ctx, name+"-"+s.Name+suffix+"-pv", &corev1.PersistentVolumeArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(pvName)},
-			Spec: &corev1.PersistentVolumeSpecArgs{
-				Capacity:                      pulumi.StringMap{"storage": size},
-				AccessModes:                   pulumi.StringArray{pulumi.String(mode)},
-				PersistentVolumeReclaimPolicy: retain,
-				StorageClassName:              pulumi.String(NFSClass),
-				MountOptions:                  pulumi.ToStringArray(nfsMountOptions),
-				// Bound to its claim only: no other claim can take the data.
-				ClaimRef: &corev1.ObjectReferenceArgs{Namespace: pulumi.String(ns), Name: pulumi.String(s.Name)},
-				Csi: &corev1.CSIPersistentVolumeSourceArgs{
-					ReadOnly: readOnly,
-					Driver:   pulumi.String("file.csi.azure.com"),
-					// Azure Files CSI static volume handle: group#account#share.
-					VolumeHandle: pulumi.String(a.ResourceGroup + "#" + a.StorageAccount + "#" + s.Name),
-					VolumeAttributes: pulumi.StringMap{
-						"resourceGroup":  pulumi.String(a.ResourceGroup),
-						"storageAccount": pulumi.String(a.StorageAccount),
-						"shareName":      pulumi.String(s.Name),
-						"protocol":       pulumi.String("nfs"),
-					},
+	pvName := ns + "-" + s.Name
+	size := pulumi.String(strconv.Itoa(s.QuotaGiB) + "Gi")
+	pv, err := corev1.NewPersistentVolume(ctx, name+"-"+s.Name+suffix+"-pv", &corev1.PersistentVolumeArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(pvName)},
+		Spec: &corev1.PersistentVolumeSpecArgs{
+			Capacity:                      pulumi.StringMap{"storage": size},
+			AccessModes:                   pulumi.StringArray{pulumi.String(mode)},
+			PersistentVolumeReclaimPolicy: pulumi.String("Retain"),
+			StorageClassName:              pulumi.String(NFSClass),
+			MountOptions:                  pulumi.ToStringArray(nfsMountOptions),
+			// Bound to its claim only: no other claim can take the data.
+			ClaimRef: &corev1.ObjectReferenceArgs{Namespace: pulumi.String(ns), Name: pulumi.String(s.Name)},
+			Csi: &corev1.CSIPersistentVolumeSourceArgs{
+				ReadOnly: readOnly,
+				Driver:   pulumi.String("file.csi.azure.com"),
+				// Azure Files CSI static volume handle: group#account#share.
+				VolumeHandle: pulumi.String(a.ResourceGroup + "#" + a.StorageAccount + "#" + s.Name),
+				VolumeAttributes: pulumi.StringMap{
+					"resourceGroup":  pulumi.String(a.ResourceGroup),
+					"storageAccount": pulumi.String(a.StorageAccount),
+					"shareName":      pulumi.String(s.Name),
+					"protocol":       pulumi.String("nfs"),
 				},
 			},
-		}, data...)
-		if err != nil {
-			return fmt.Errorf("creating volume %s: %w", pvName, err)
-		}
-		pvc, err := corev1.NewPersistentVolumeClaim(ctx, name+"-"+s.Name+suffix+"-pvc", &corev1.PersistentVolumeClaimArgs{
-			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(s.Name), Namespace: pulumi.String(ns)},
-			Spec: &corev1.PersistentVolumeClaimSpecArgs{
-				AccessModes:      pulumi.StringArray{pulumi.String(mode)},
-				StorageClassName: pulumi.String(NFSClass),
-				VolumeName:       pulumi.String(pvName),
-				Resources:        &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": size}},
-			},
-		}, append(data, pulumi.DependsOn([]pulumi.Resource{pv}))...)
-		if err != nil {
-			return fmt.Errorf("creating claim %s/%s: %w", ns, s.Name, err)
-		}
-		c.Bound = append(c.Bound, pv, pvc)
-		if !ro {
-			c.Claims[s.Name] = s.Name
-		}
+		},
+	}, data...)
+	if err != nil {
+		return fmt.Errorf("creating volume %s: %w", pvName, err)
+	}
+	pvc, err := corev1.NewPersistentVolumeClaim(ctx, name+"-"+s.Name+suffix+"-pvc", &corev1.PersistentVolumeClaimArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(s.Name), Namespace: pulumi.String(ns)},
+		Spec: &corev1.PersistentVolumeClaimSpecArgs{
+			AccessModes:      pulumi.StringArray{pulumi.String(mode)},
+			StorageClassName: pulumi.String(NFSClass),
+			VolumeName:       pulumi.String(pvName),
+			Resources:        &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": size}},
+		},
+	}, append(data, pulumi.DependsOn([]pulumi.Resource{pv}))...)
+	if err != nil {
+		return fmt.Errorf("creating claim %s/%s: %w", ns, s.Name, err)
+	}
+	c.Bound = append(c.Bound, pv, pvc)
+	if !ro {
+		c.Claims[s.Name] = s.Name
 	}
 	return nil
 }

@@ -157,10 +157,16 @@ type Config struct {
 
 	AlertEmails     []string
 	AlertWebhookURL string
-	SMTPHost        string
-	SMTPFrom        string
-	SMTPUsername    string
-	SMTPPassword    string
+	// AlertPagerDutyRoutingKey, AlertOpsgenieAPIKey, AlertTeamsWebhookURL:
+	// native receivers (secret); AlertHeartbeatURL: the dead man's switch.
+	AlertPagerDutyRoutingKey string
+	AlertOpsgenieAPIKey      string
+	AlertTeamsWebhookURL     string
+	AlertHeartbeatURL        string
+	SMTPHost                 string
+	SMTPFrom                 string
+	SMTPUsername             string
+	SMTPPassword             string
 
 	PolicyEnforcement map[string]string
 
@@ -296,8 +302,16 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.strs("moodleEgress", &c.MoodleEgress)
 	r.object("integrations", &c.Integrations)
 	r.bool("egressFqdnFiltering", &c.EgressFQDNFiltering)
-	if r.str("alertWebhookUrl", &c.AlertWebhookURL) && c.AlertWebhookURL != "" && !src.IsSecret("alertWebhookUrl") {
-		r.fail("alertWebhookUrl", "is set in plain text; it carries a token, so set it with `pulumi config set --secret alertWebhookUrl ...`")
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{
+		{"alertWebhookUrl", &c.AlertWebhookURL}, {"alertPagerDutyRoutingKey", &c.AlertPagerDutyRoutingKey},
+		{"alertOpsgenieApiKey", &c.AlertOpsgenieAPIKey}, {"alertTeamsWebhookUrl", &c.AlertTeamsWebhookURL}, {"alertHeartbeatUrl", &c.AlertHeartbeatURL},
+	} {
+		if r.str(k.key, k.dst) && *k.dst != "" && !src.IsSecret(k.key) {
+			r.fail(k.key, "is set in plain text; it carries a token, so set it with `pulumi config set --secret %s ...`", k.key)
+		}
 	}
 
 	if c.AdminEmail == "" {
@@ -320,7 +334,7 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	if len(errs) == 0 {
 		// Versions are held against the catalog once they are well-formed.
 		report := c.CheckVersions(today)
-		errs, c.Warnings = report.Errors, report.Warnings
+		errs, c.Warnings = report.Errors, append(report.Warnings, c.DeliveryWarnings(today)...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

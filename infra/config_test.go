@@ -23,8 +23,12 @@ func valid(env string) map[string]string {
 		"acmeEmail":                   "certs@example.com",
 	}
 	if env == "prod" {
+		// Two kinds of receiver and the heartbeat (secret: see load).
 		m["alertEmails"] = `["oncall@example.com"]`
 		m["smtpHost"], m["smtpFrom"] = "smtp.example.com:587", "alerts@example.com"
+		m["smtpUsername"], m["smtpPassword"] = "alerts", "s3cret"
+		m["alertPagerDutyRoutingKey"] = "0123456789abcdef0123456789ABCDEF"
+		m["alertHeartbeatUrl"] = "https://hc-ping.example.com/5f2a"
 		m["aksAdminGroupObjectIds"] = `["6f1c3b1e-8a52-4c2e-9d0e-1b2a3c4d5e6f"]`
 	}
 	return m
@@ -39,6 +43,13 @@ var testDay = Day(2026, time.December, 1)
 
 func load(t *testing.T, values map[string]string, secrets ...string) (*Config, error) {
 	t.Helper()
+	// The base config's secrets are set as secrets; a test that wants a
+	// plain-text secret deletes the key and sets another.
+	for _, k := range []string{"smtpPassword", "alertPagerDutyRoutingKey", "alertHeartbeatUrl"} {
+		if _, ok := values[k]; ok {
+			secrets = append(secrets, k)
+		}
+	}
 	return LoadAt(Project, "test", MapSource{Values: values, Secrets: secrets}, testDay)
 }
 
@@ -150,7 +161,12 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"alert email malformed", "dev", map[string]string{"alertEmails": `["ops at example.com"]`}, "alertEmails[0]", "not a plain email"},
 		{"alert email with name", "dev", map[string]string{"alertEmails": `["Ops <ops@example.com>"]`}, "alertEmails[0]", "not a plain email"},
 		{"alert emails not a list", "dev", map[string]string{"alertEmails": `ops@example.com`}, "alertEmails", "not a list of strings"},
-		{"prod without receivers", "prod", map[string]string{"alertEmails": `[]`}, "alertEmails", "at least one alert receiver"},
+		{"prod with one kind of receiver", "prod", map[string]string{"alertEmails": `[]`}, "alertEmails", "one kind of alert receiver (pagerduty): when it cannot deliver, the alert that says so goes nowhere"},
+		{"prod without receivers", "prod", map[string]string{"alertEmails": `[]`, "alertPagerDutyRoutingKey": ""}, "alertEmails", "prod needs alert receivers that reach a person"},
+		{"prod without heartbeat", "prod", map[string]string{"alertHeartbeatUrl": ""}, "alertHeartbeatUrl", "prod needs a dead man's switch"},
+		{"submission without login", "dev", map[string]string{"smtpHost": "smtp.office365.com:587", "smtpFrom": "noreply@example.com"}, "smtpUsername", `smtpHost "smtp.office365.com:587" is a message submission port`},
+		{"implicit TLS submission without login", "dev", map[string]string{"smtpHost": "smtp.example.com:465", "smtpFrom": "noreply@example.com"}, "smtpUsername", "message submission port"},
+		{"pagerduty key", "prod", map[string]string{"alertPagerDutyRoutingKey": "R0UTING-KEY"}, "alertPagerDutyRoutingKey", "not a PagerDuty Events API v2 integration key"},
 		{"upgrade channel", "dev", map[string]string{"upgradeChannel": "fast"}, "upgradeChannel", "allowed: patch, stable, rapid, none"},
 		{"maintenance too short", "dev", map[string]string{"maintenanceWindow": `{"durationHours": 2}`}, "maintenanceWindow.durationHours", "allowed: 4 to 24"},
 		{"maintenance day", "dev", map[string]string{"maintenanceWindow": `{"dayOfWeek": "sunday"}`}, "maintenanceWindow.dayOfWeek", "allowed: Monday"},

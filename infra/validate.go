@@ -2,9 +2,7 @@ package infra
 
 import (
 	"fmt"
-	"net/mail"
 	"net/netip"
-	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -134,20 +132,7 @@ func (c *Config) Validate() []error {
 	v.image("mysqlImage", c.MysqlImage)
 	v.image("redisImage", c.RedisImage)
 
-	for i, e := range c.AlertEmails {
-		if a, err := mail.ParseAddress(e); err != nil || a.Address != e || !strings.Contains(e[strings.LastIndex(e, "@"):], ".") {
-			v.fail(fmt.Sprintf("alertEmails[%d]", i), "%q is not a plain email address like ops@example.com", e)
-		}
-	}
-	if c.AlertWebhookURL != "" {
-		if u, err := url.Parse(c.AlertWebhookURL); err != nil || u.Scheme != "https" || u.Host == "" {
-			// The value is secret: never echo it.
-			v.fail("alertWebhookUrl", "is not an https:// URL with a host (value not shown: it is secret)")
-		}
-	}
-	if c.Environment == Prod && len(c.AlertEmails) == 0 && c.AlertWebhookURL == "" {
-		v.fail("alertEmails", "prod needs at least one alert receiver: set alertEmails or alertWebhookUrl")
-	}
+	v.alerting(c)
 	if c.NameSuffix != "" && !suffixRE.MatchString(c.NameSuffix) {
 		v.fail("nameSuffix", "%q must be 4 to 8 lowercase letters and digits", c.NameSuffix)
 	}

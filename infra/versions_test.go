@@ -229,7 +229,7 @@ func TestLoadRefusesAnEndedVersion(t *testing.T) {
 
 	// The defaults deploy on the day the issue was tried, with the
 	// warnings of that day.
-	c, err = LoadAt(Project, "test", MapSource{Values: valid("prod")}, Day(2026, time.December, 1))
+	c, err = load(t, valid("prod"))
 	require.NoError(t, err)
 	assert.Equal(t, "1.35", c.KubernetesVersion)
 	assert.Equal(t, SupportOfficial, c.KubernetesSupportPlan)

@@ -92,7 +92,7 @@ func (r *Region) inCluster(ctx *pulumi.Context, cfg *infra.Config) error {
 	eg, moodlePorts, integrationPorts := egress(cfg, names.StorageAccount("bkp")+".blob.core.windows.net")
 
 	layout := cfg.Mesh()
-	receivers, secretReceivers := routing(cfg).Endpoints()
+	receivers, secretReceivers := Routing(cfg).Endpoints()
 	ns, err := namespaces.New(ctx, "namespaces", &namespaces.Args{
 		Mesh:                   layout,
 		EndpointSubnet:         cfg.EndpointSubnetCIDR,

@@ -23,7 +23,7 @@ func (r *Region) monitoring(ctx *pulumi.Context, cfg *infra.Config) error {
 		UserPoolMax:   cfg.UserPool.MaxCount,
 		Data:          monitoring.DataTopology{MySQLMembers: cfg.MysqlMembers, RedisShards: cfg.RedisSessionShards, RedisFollowers: cfg.RedisSessionFollowers()},
 		Replicas:      replicas,
-		Routing:       routing(cfg),
+		Routing:       Routing(cfg),
 		// And istiod: its injection webhook (failurePolicy Fail) must answer
 		// before the chart's pods are created.
 		DependsOn: r.meshReady(append(append([]pulumi.Resource{}, r.Namespaces.Ready...), r.Volumes.Classes...)),
@@ -35,9 +35,9 @@ func (r *Region) monitoring(ctx *pulumi.Context, cfg *infra.Config) error {
 	return nil
 }
 
-// routing is where the stack's alerts go (the receivers' egress is opened
+// Routing is where the stack's alerts go (the receivers' egress is opened
 // from the same value).
-func routing(cfg *infra.Config) monitoring.Routing {
+func Routing(cfg *infra.Config) monitoring.Routing {
 	return monitoring.Routing{
 		Emails:       cfg.AlertEmails,
 		SMTPHost:     cfg.SMTPHost,
@@ -45,5 +45,10 @@ func routing(cfg *infra.Config) monitoring.Routing {
 		SMTPUsername: cfg.SMTPUsername,
 		SMTPPassword: cfg.SMTPPassword,
 		WebhookURL:   cfg.AlertWebhookURL,
+
+		PagerDutyRoutingKey: cfg.AlertPagerDutyRoutingKey,
+		OpsgenieAPIKey:      cfg.AlertOpsgenieAPIKey,
+		TeamsWebhookURL:     cfg.AlertTeamsWebhookURL,
+		HeartbeatURL:        cfg.AlertHeartbeatURL,
 	}
 }

@@ -85,7 +85,7 @@ func TestProdDeclaresIntegrationEgress(t *testing.T) {
 	se, ok := rec.Named("kubernetes:networking.istio.io/v1:ServiceEntry", "mesh-egress-integrations-api-workday-example-443")
 	require.True(t, ok, "the hr-sync integration's endpoint is declared")
 	assert.Equal(t, []any{"api.workday.example"}, se.Input("spec.hosts"))
-	_, ok = rec.Named("kubernetes:networking.istio.io/v1:ServiceEntry", "mesh-egress-moodle-smtp-office365-com-587")
+	_, ok = rec.Named("kubernetes:networking.istio.io/v1:ServiceEntry", "mesh-egress-moodle-smtp-azurecomm-net-587")
 	assert.True(t, ok)
 }
 

@@ -14,7 +14,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/fieldcert/moodle-aks/components/internal/helm"
@@ -111,6 +112,10 @@ type chartValues struct {
 	CRDs struct {
 		Enabled bool `json:"enabled"`
 	} `json:"crds"`
+	DefaultRules struct {
+		Rules    map[string]bool `json:"rules"`
+		Disabled map[string]bool `json:"disabled"`
+	} `json:"defaultRules"`
 	KubeEtcd              enabled `json:"kubeEtcd"`
 	KubeControllerManager enabled `json:"kubeControllerManager"`
 	KubeScheduler         enabled `json:"kubeScheduler"`
@@ -173,6 +178,66 @@ type enabled struct {
 	Enabled bool `json:"enabled"`
 }
 
+// ChartRuleGroup is one of the chart's default rule groups
+// (defaultRules.rules.<Key> in its values.yaml) and what the program does
+// with it. Every group the pinned chart has is listed: none is left to the
+// chart's default, and docs/alerts.md explains each choice.
+type ChartRuleGroup struct {
+	Key  string
+	Keep bool
+	Why  string
+}
+
+// ChartRuleGroups are the choices for kube-prometheus-stack 88.x. Kept
+// alerting groups watch the monitoring stack itself, which the program's
+// own rules cannot; the others duplicate the program's rules, alert on
+// what AKS manages, or cannot be scraped here.
+var ChartRuleGroups = []ChartRuleGroup{
+	{"general", true, "Watchdog (the heartbeat), TargetDown (a scrape target that stopped answering) and InfoInhibitor"},
+	{"alertmanager", true, "Alertmanager's own health (config reloads, cluster); its delivery failures are the program's AlertmanagerNotificationsFailing, routed to the other receivers"},
+	{"prometheus", true, "Prometheus' own health (rule failures, discovery, ingestion, its link to Alertmanager); remote write is not used"},
+	{"prometheusOperator", true, "the operator that turns PrometheusRules and ServiceMonitors into configuration"},
+	{"configReloaders", true, "the sidecars that reload Prometheus' and Alertmanager's configuration"},
+	{"kubeStateMetrics", true, "kube-state-metrics, which every Job, CronJob and deployment alert reads"},
+	{"k8sContainerCpuUsageSecondsTotal", true, "recording rules only (the chart's dashboards)"},
+	{"k8sContainerMemoryCache", true, "recording rules only"},
+	{"k8sContainerMemoryRss", true, "recording rules only"},
+	{"k8sContainerMemorySwap", true, "recording rules only"},
+	{"k8sContainerResource", true, "recording rules only"},
+	{"k8sContainerMemoryWorkingSetBytes", true, "recording rules only"},
+	{"k8sPodOwner", true, "recording rules only"},
+	{"kubePrometheusGeneral", true, "recording rules only"},
+	{"kubePrometheusNodeRecording", true, "recording rules only"},
+	{"nodeExporterRecording", true, "recording rules only"},
+	{"node", true, "recording rules only"},
+	{"kubelet", true, "recording rules only"},
+	{"kubernetesApps", false, "duplicates the program's rules (PodCrashLooping, MoodleAutoscalerAtMax, the Job alerts), and KubeJobFailed fires for every kept failed Job, even after later runs succeed"},
+	{"kubernetesResources", false, "quota and overcommit alerts: the node autoscaler adds capacity, and CPU throttling is info only"},
+	{"kubernetesStorage", false, "duplicates PersistentVolumeFilling"},
+	{"kubernetesSystem", false, "API server, kubelet and version alerts on what AKS runs; the kubelet's scrape path is not open; NodeNotReady (the program's) covers the nodes"},
+	{"kubeApiserverAvailability", false, "recording for the API server SLO alerts, which are AKS's (its uptime SLA)"},
+	{"kubeApiserverBurnrate", false, "recording for the API server SLO alerts"},
+	{"kubeApiserverHistogram", false, "recording for the API server SLO alerts"},
+	{"kubeApiserverSlos", false, "KubeAPIErrorBudgetBurn: the control plane is AKS's"},
+	{"kubeControllerManager", false, "managed by AKS and not scraped (kubeControllerManager.enabled false)"},
+	{"kubeSchedulerAlerting", false, "managed by AKS and not scraped (kubeScheduler.enabled false)"},
+	{"kubeSchedulerRecording", false, "managed by AKS and not scraped"},
+	{"kubeProxy", false, "Cilium replaces kube-proxy"},
+	{"etcd", false, "managed by AKS and not scraped (kubeEtcd.enabled false)"},
+	{"nodeExporterAlerting", false, "node-exporter's scrape path is not open yet (issue \"traffic flows\"); until it is, these alerts could only be silent or TargetDown"},
+	{"network", false, "node-exporter's (NodeNetworkInterfaceFlapping)"},
+	{"windows", false, "no Windows nodes"},
+}
+
+// ChartAlertsDisabled are alerts of kept groups turned off, and why.
+var ChartAlertsDisabled = map[string]string{
+	"AlertmanagerFailedToSendAlerts":        "replaced by AlertmanagerNotificationsFailing, which routes by integration to the other receivers",
+	"AlertmanagerClusterFailedToSendAlerts": "replaced by AlertmanagerNotificationsFailing",
+	"PrometheusRemoteStorageFailures":       "no remote write",
+	"PrometheusRemoteWriteBehind":           "no remote write",
+	"PrometheusRemoteWriteDesiredShards":    "no remote write",
+}
+
 func claim(class string, gib int) map[string]any {
 	return map[string]any{"volumeClaimTemplate": map[string]any{"spec": map[string]any{
 		"storageClassName": class,
@@ -189,6 +254,9 @@ var podsScrapeConfig = map[string]any{
 	"kubernetes_sd_configs": []any{map[string]any{"role": "pod"}},
 	"relabel_configs": []any{
 		map[string]any{"source_labels": []any{"__meta_kubernetes_pod_annotation_prometheus_io_scrape"}, "action": "keep", "regex": "true"},
+		// A finished pod (a Job's, kept with its Job) answers nothing: it
+		// would be a target down for as long as the Job is kept.
+		map[string]any{"source_labels": []any{"__meta_kubernetes_pod_phase"}, "action": "drop", "regex": "Succeeded|Failed"},
 		map[string]any{"source_labels": []any{"__meta_kubernetes_pod_annotation_prometheus_io_path"}, "action": "replace", "target_label": "__metrics_path__", "regex": "(.+)"},
 		map[string]any{"source_labels": []any{"__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"}, "action": "replace",
 			"regex": `([^:]+)(?::\d+)?;(\d+)`, "replacement": "$1:$2", "target_label": "__address__"},
@@ -201,6 +269,13 @@ var podsScrapeConfig = map[string]any{
 func (a *Args) values() chartValues {
 	var v chartValues
 	v.CRDs.Enabled = true
+	v.DefaultRules.Rules, v.DefaultRules.Disabled = map[string]bool{}, map[string]bool{}
+	for _, g := range ChartRuleGroups {
+		v.DefaultRules.Rules[g.Key] = g.Keep
+	}
+	for a := range ChartAlertsDisabled {
+		v.DefaultRules.Disabled[a] = true
+	}
 	// AKS manages these; they cannot be scraped (and Cilium replaces kube-proxy).
 	v.KubeEtcd, v.KubeControllerManager, v.KubeScheduler, v.KubeProxy = enabled{}, enabled{}, enabled{}, enabled{}
 	v.PrometheusOperator.PodAnnotations = outOfMesh
@@ -327,7 +402,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("reading the dashboards: %w", err)
 	}
-	for _, f := range sortedKeys(files) {
+	for _, f := range slices.Sorted(maps.Keys(files)) {
 		base := f[:len(f)-len(".json")]
 		if _, err := corev1.NewConfigMap(ctx, name+"-dashboard-"+base, &corev1.ConfigMapArgs{
 			Metadata: meta("dashboard-"+base, pulumi.StringMap{"grafana_dashboard": pulumi.String("1")}),
@@ -340,13 +415,4 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("registering outputs of monitoring %q: %w", name, err)
 	}
 	return c, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

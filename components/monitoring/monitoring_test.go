@@ -119,9 +119,17 @@ func TestAlertRules(t *testing.T) {
 		names[a.Name] = true
 		assert.Regexp(t, `^[A-Z][A-Za-z]+$`, a.Name)
 		assert.Empty(t, promQLShape(a.Expr), "%s: %s", a.Name, a.Expr)
-		assert.Contains(t, []string{"critical", "warning"}, a.Severity, a.Name)
+		if a.Name == "MoodleMaintenance" {
+			assert.Equal(t, "none", a.Severity, "a signal for inhibition, routed to nobody")
+		} else {
+			assert.Contains(t, []string{"critical", "warning"}, a.Severity, a.Name)
+		}
 		assert.Contains(t, []string{"site", "jobs", "data", "platform"}, a.Component, a.Name)
-		assert.Regexp(t, `^\d+[smh]$`, a.For, a.Name)
+		if a.Name == "MoodleMaintenance" || a.Name == NotificationsFailingAlert {
+			assert.Empty(t, a.For, "%s holds from its first evaluation", a.Name)
+		} else {
+			assert.Regexp(t, `^\d+[smh]$`, a.For, a.Name)
+		}
 		assert.NotEmpty(t, a.Summary, a.Name)
 		assert.NotEmpty(t, a.Runbook, a.Name)
 	}
@@ -172,36 +180,44 @@ func TestReceiversOnlyWhenConfigured(t *testing.T) {
 		require.NoError(t, yaml.Unmarshal([]byte(s), &m))
 		return m
 	}
-	names := func(m map[string]any) []string {
-		var out []string
+	receivers := func(m map[string]any) map[string]map[string]any {
+		out := map[string]map[string]any{}
 		for _, r := range m["receivers"].([]any) {
-			out = append(out, r.(map[string]any)["name"].(string))
+			out[r.(map[string]any)["name"].(string)] = r.(map[string]any)
 		}
 		return out
 	}
 	none := parse(Routing{})
-	assert.Equal(t, []string{"null"}, names(none))
+	assert.Equal(t, map[string]map[string]any{"null": {"name": "null"}}, receivers(none))
 	assert.Nil(t, none["global"], "no SMTP settings without email")
 
 	email := parse(Routing{Emails: []string{"a@example.com"}, SMTPHost: "smtp.example.com:587", SMTPFrom: "x@example.com"})
-	assert.Equal(t, []string{"null", "email"}, names(email))
-	assert.Equal(t, "smtp.example.com:587", email["global"].(map[string]any)["smtp_smarthost"])
+	rs := receivers(email)
+	assert.NotContains(t, rs, "fallback-email", "one kind: nothing else to fall back to")
+	assert.Len(t, rs["critical"]["email_configs"], 1)
+	assert.Equal(t, rs["critical"], map[string]any{"name": "critical", "email_configs": rs["warning"]["email_configs"]})
 	assert.NotContains(t, email["global"], "smtp_auth_password", "no empty password")
 
-	both := parse(Routing{Emails: []string{"a@example.com"}, SMTPHost: "s:25", SMTPFrom: "x@example.com", WebhookURL: "https://events.example.com/x"})
-	assert.Equal(t, []string{"null", "pager", "email"}, names(both))
-	routes := both["route"].(map[string]any)["routes"].([]any)
-	assert.Equal(t, "pager", routes[0].(map[string]any)["receiver"])
-	assert.Equal(t, []any{`severity="critical"`}, routes[0].(map[string]any)["matchers"])
-	assert.Equal(t, true, routes[0].(map[string]any)["continue"], "critical alerts are mailed too")
-	for _, r := range both["receivers"].([]any) {
-		rm := r.(map[string]any)
-		if rm["name"] != "null" {
-			assert.True(t, rm["email_configs"] != nil || rm["webhook_configs"] != nil, "no empty receiver")
-		}
+	all := parse(Routing{Emails: []string{"a@example.com", "b@example.com"}, SMTPHost: "smtp.example.com:587", SMTPFrom: "x@example.com", SMTPUsername: "u", SMTPPassword: "p",
+		PagerDutyRoutingKey: "k", OpsgenieAPIKey: "o", TeamsWebhookURL: "https://teams.example.com/w", WebhookURL: "https://hooks.example.com/h", HeartbeatURL: "https://hc.example.com/p"})
+	rs = receivers(all)
+	assert.Len(t, rs["critical"]["email_configs"], 2)
+	for _, key := range []string{"pagerduty_configs", "opsgenie_configs", "msteamsv2_configs", "webhook_configs"} {
+		assert.Len(t, rs["critical"][key], 1, "critical goes to every kind: %s", key)
+		assert.Len(t, rs["fallback-email"][key], 1, "email's failures go to every other kind: %s", key)
 	}
-	inhibit := both["inhibit_rules"].([]any)[0].(map[string]any)
-	assert.Equal(t, []any{`alertname="MoodleDown"`}, inhibit["source_matchers"], "site down silences its symptoms")
+	assert.NotContains(t, rs["fallback-email"], "email_configs", "not back to the kind that failed")
+	assert.NotContains(t, rs["fallback-pagerduty"], "pagerduty_configs")
+	assert.Contains(t, rs["warning"], "email_configs")
+	assert.Contains(t, rs["warning"], "msteamsv2_configs")
+	assert.NotContains(t, rs["warning"], "pagerduty_configs", "warnings do not page when mail or Teams take them")
+	assert.Equal(t, "critical", rs["critical"]["pagerduty_configs"].([]any)[0].(map[string]any)["severity"])
+	assert.Equal(t, "P1", rs["critical"]["opsgenie_configs"].([]any)[0].(map[string]any)["priority"])
+	assert.Equal(t, []any{map[string]any{"url": "https://hc.example.com/p", "send_resolved": false}}, rs["heartbeat"]["webhook_configs"])
+	assert.Equal(t, "p", all["global"].(map[string]any)["smtp_auth_password"])
+
+	pagerOnly := receivers(parse(Routing{PagerDutyRoutingKey: "k"}))
+	assert.Equal(t, "warning", pagerOnly["warning"]["pagerduty_configs"].([]any)[0].(map[string]any)["severity"], "with no other kind, warnings page at PagerDuty's warning severity")
 }
 
 func TestDashboardsAreValid(t *testing.T) {
@@ -319,7 +335,17 @@ func TestEveryAlertHasARunbookSection(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/alerts.md")
 	require.NoError(t, err)
 	for _, a := range Alerts(40, prodData) {
-		assert.Contains(t, string(doc), "### "+strings.ToLower(a.Name)+"\n", "docs/alerts.md explains %s (its runbook_url anchor)", a.Name)
+		head := "### " + strings.ToLower(a.Name) + "\n"
+		if !assert.Contains(t, string(doc), head, "docs/alerts.md explains %s (its runbook_url anchor)", a.Name) {
+			continue
+		}
+		// The section shows the expression as the rules carry it (or says
+		// which alert's it repeats), so the runbook cannot go stale.
+		section, _, _ := strings.Cut(strings.SplitN(string(doc), head, 2)[1], "\n### ")
+		m := regexp.MustCompile("(?m)^- Expression: (.*)$").FindStringSubmatch(section)
+		if assert.NotNil(t, m, "%s: no Expression line", a.Name) && !strings.HasPrefix(m[1], "as `") {
+			assert.Equal(t, "`"+strings.ReplaceAll(a.Expr, "\n", " ")+"`", m[1], "%s: docs/alerts.md shows another expression", a.Name)
+		}
 	}
 }
 
@@ -327,9 +353,12 @@ func TestRoutingEndpoints(t *testing.T) {
 	plain, secret := Routing{SMTPHost: "smtp.example.com:587"}.Endpoints()
 	assert.Empty(t, plain, "no email receiver: the relay is not needed")
 	assert.Empty(t, secret)
-	plain, secret = Routing{Emails: []string{"a@example.com"}, SMTPHost: "smtp.example.com:587", WebhookURL: "https://events.pagerduty.com/integration/abc/enqueue"}.Endpoints()
+	plain, secret = Routing{Emails: []string{"a@example.com"}, SMTPHost: "smtp.example.com:587", WebhookURL: "https://hooks.example.com/integration/abc"}.Endpoints()
 	assert.Equal(t, []infra.Endpoint{{Host: "smtp.example.com", Port: 587}}, plain)
-	assert.Equal(t, []infra.Endpoint{{Host: "events.pagerduty.com", Port: 443}}, secret, "the webhook's host comes from a secret")
+	assert.Equal(t, []infra.Endpoint{{Host: "hooks.example.com", Port: 443}}, secret, "the webhook's host comes from a secret")
 	_, secret = Routing{WebhookURL: "https://hooks.example.com:8443/x"}.Endpoints()
 	assert.Equal(t, []infra.Endpoint{{Host: "hooks.example.com", Port: 8443}}, secret)
+	plain, secret = Routing{PagerDutyRoutingKey: "k", OpsgenieAPIKey: "o", TeamsWebhookURL: "https://prod-1.westeurope.logic.azure.com/w", HeartbeatURL: "https://hc-ping.com/u"}.Endpoints()
+	assert.Equal(t, []infra.Endpoint{{Host: "events.pagerduty.com", Port: 443}, {Host: "api.opsgenie.com", Port: 443}}, plain, "the native integrations' APIs")
+	assert.Equal(t, []infra.Endpoint{{Host: "prod-1.westeurope.logic.azure.com", Port: 443}, {Host: "hc-ping.com", Port: 443}}, secret)
 }

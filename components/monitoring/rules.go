@@ -33,15 +33,18 @@ type DataTopology struct {
 func Alerts(userPoolMax int, data DataTopology) []Alert {
 	web := `destination_service_name="` + infra.MoodleWebService + `"`
 	near := max(1, userPoolMax*9/10)
-	// jobFailed: a failed Job in the namespaces ns selects whose
-	// moodle.fieldcert/alert label (infra.AlertLabel) is alert.
+	// jobFailed: the Jobs in the namespaces ns whose moodle.fieldcert/alert
+	// label (infra.AlertLabel) is alert and that have failed (see
+	// failedJobs).
 	jobFailed := func(ns, alert string) string {
-		return `max by (namespace, job_name) (kube_job_status_failed{` + ns + `} > 0) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="` + alert + `"})`
+		return `(` + failedJobs(ns) + `) * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{label_moodle_fieldcert_alert="` + alert + `"})`
 	}
 	alerts := []Alert{
 		// Site.
 		{"MoodleDown", `sum(kube_deployment_status_replicas_available{namespace="moodle",deployment="moodle-web"}) == 0`, "2m", "critical", "site",
 			"No Moodle web pod is ready: the site is down.", "kubectl -n moodle describe deploy/moodle-web; check the upgrade Job and MySQL first."},
+		{"MoodleMaintenance", maintenance, "", "none", "site",
+			"Moodle is in planned maintenance (an upgrade Job runs, or maintenanceMode is on) or left it less than 15 minutes ago: its error-rate and latency alerts are held back.", "Nothing to do; if no maintenance is planned, check maintenanceMode and kubectl -n moodle get jobs -l app=moodle-admin."},
 		{"MoodleHighErrorRate", `sum(rate(istio_requests_total{reporter="destination",` + web + `,response_code=~"5.."}[5m])) / sum(rate(istio_requests_total{reporter="destination",` + web + `}[5m])) > 0.05`, "5m", "critical", "site",
 			"More than 5% of Moodle requests fail with 5xx.", "Look at the web pods' logs for PHP errors; check MySQL and Redis alerts."},
 		{"MoodleSlowResponses", `histogram_quantile(0.95, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination",` + web + `}[5m]))) > 3000`, "10m", "warning", "site",
@@ -51,14 +54,14 @@ func Alerts(userPoolMax int, data DataTopology) []Alert {
 		{"NodePoolNearMax", fmt.Sprintf(`count(kube_node_labels{label_moodle_fieldcert_pool="user"}) >= %d`, near), "15m", "warning", "site",
 			fmt.Sprintf("The user node pool is at %d nodes or more, near its autoscaler maximum of %d.", near, userPoolMax), "Raise userPool.maxCount before the pool is full."},
 		// Jobs.
-		{"MoodleCronNotRunning", `time() - max(kube_cronjob_status_last_successful_time{namespace="moodle",cronjob="moodle-cron"}) > 600`, "1m", "critical", "jobs",
-			"Moodle cron has not succeeded for 10 minutes.", "kubectl -n moodle get jobs -l app=moodle-cron; read the last failed run's log."},
+		{"MoodleCronNotRunning", cronStale("moodle", "moodle-cron", 600), "1m", "critical", "jobs",
+			"Moodle cron has not succeeded for 10 minutes (or ever, in a CronJob older than that).", "kubectl -n moodle get jobs -l app=moodle-cron; read the last failed run's log."},
 		{"MoodleUpgradeFailed", jobFailed(`namespace="moodle"`, "upgrade"), "1m", "critical", "jobs",
 			"The Moodle upgrade (or install) Job failed: the site stays in maintenance mode.", "kubectl -n moodle logs job/<job_name>; see docs/alerts.md#moodleupgradefailed before switching maintenance off."},
 		{"BackupJobFailed", jobFailed(`namespace="data"`, "backup"), "1m", "critical", "jobs",
-			"A backup or restore Job failed.", "kubectl -n data logs job/<job_name> --all-containers; see docs/restore.md."},
+			"A backup or restore Job failed (its last try; for a CronJob, its newest run).", "kubectl -n data logs job/<job_name> --all-containers; see docs/restore.md."},
 		{"IntegrationJobFailed", jobFailed(`namespace="integrations"`, "integration"), "1m", "warning", "jobs",
-			"An integration Job failed.", "kubectl -n integrations logs job/<job_name>; check its endpoint and token."},
+			"An integration CronJob's newest run failed.", "kubectl -n integrations logs job/<job_name>; check its endpoint and token."},
 		{"MigrationJobFailed", jobFailed(`namespace=~"moodle|integrations"`, "migration"), "1m", "critical", "jobs",
 			"A migration copy or the pre-cut-over load test failed.", "kubectl -n <namespace> logs job/<job_name>; do not switch DNS; see docs/migration.md."},
 		// Backups by their result, not their Jobs: a CronJob that stopped
@@ -71,16 +74,32 @@ func Alerts(userPoolMax int, data DataTopology) []Alert {
 			"A backup CronJob has been suspended for an hour: no backups run.", "kubectl -n data patch cronjob <cronjob> -p '{\"spec\":{\"suspend\":false}}' once the reason (a restore, a move) is over."},
 		{"ScheduledJobMissed", `(time() - max by (namespace, cronjob) (kube_cronjob_next_schedule_time{namespace=~"data|integrations"})) > 3600`, "5m", "warning", "jobs",
 			"A backup or integration CronJob has not started within an hour of its schedule.", "kubectl -n <namespace> describe cronjob/<cronjob>: suspended, or the jobs pool cannot scale?"},
+		{"IntegrationCronJobSuspended", `max by (namespace, cronjob) (kube_cronjob_spec_suspend{namespace="integrations"}) == 1`, "1h", "warning", "jobs",
+			"An integration CronJob has been suspended for an hour: it does not run.", "kubectl -n integrations patch cronjob <cronjob> -p '{\"spec\":{\"suspend\":false}}' once the reason is over."},
+		{"JobNeverStarted", `(` + unfinishedJobs(`namespace=~"moodle|data|integrations"`) + `) and on (namespace, job_name) (max by (namespace, job_name) (kube_job_status_active) == 0) and on (namespace, job_name) (sum by (namespace, job_name) (kube_job_status_failed) == 0) and on (namespace, job_name) (max by (namespace, job_name) (kube_job_status_succeeded) == 0)`, "15m", "warning", "jobs",
+			"A Job has had no pod for 15 minutes: its pods are refused (Pod Security, quota, a missing ServiceAccount) before they exist, so it can neither run nor fail.", "kubectl -n <namespace> describe job/<job_name>: the events say why the pod was refused."},
+		{"PodPendingTooLong", `max by (namespace, pod) (kube_pod_status_phase{namespace=~"moodle|data|integrations|monitoring|istio-system|istio-ingress|cert-manager",phase="Pending"}) == 1`, "30m", "warning", "platform",
+			"A pod has been Pending for 30 minutes: no node can take it, or its volume or image cannot be had.", "kubectl -n <namespace> describe pod <pod>: the events name the scheduler's or kubelet's reason; check the autoscaler's maximum."},
 		// Data: see dataAlerts.
-		{"RedisMemoryNearLimit", `max by (pod) (redis_memory_used_bytes / redis_memory_max_bytes) > 0.9`, "5m", "warning", "data",
-			"A Redis instance uses over 90% of its maxmemory.", "Raise redisMemoryMiB; the sessions instance refuses writes when full."},
+		// Only the sessions cluster: it is noeviction, so a full instance
+		// refuses writes. The cache is allkeys-lru and sits at maxmemory by
+		// design (components/redis).
+		{"RedisMemoryNearLimit", `max by (pod) (redis_memory_used_bytes{` + sessionsPods + `} / redis_memory_max_bytes{` + sessionsPods + `}) > 0.9`, "5m", "warning", "data",
+			"A node of the sessions Redis Cluster uses over 90% of its maxmemory: when full it refuses new sessions (noeviction).", "Raise redisMemoryMiB (and the pods' memory follows); look for sessions that never expire."},
 		{"PersistentVolumeFilling", `max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes) > 0.8`, "10m", "warning", "data",
 			"A persistent volume is over 80% full.", "Raise mysqlDiskGiB, moodledataQuotaGiB or prometheusStorageGiB (expansion is online)."},
 		// Platform.
-		{"CertificateExpiringSoon", `min by (name, namespace) (certmanager_certificate_expiration_timestamp_seconds) - time() < 14 * 24 * 3600`, "1h", "critical", "platform",
-			"The site certificate expires within 14 days and has not renewed.", "kubectl -n istio-ingress describe certificate site; check the ACME challenge."},
+		// cert-manager's metrics are scraped from its pod (kubernetes-pods), so
+		// the certificate's own namespace label arrives as exported_namespace
+		// (honor_labels false: the target's namespace wins).
+		{"CertificateExpiringSoon", `label_replace(min by (name, exported_namespace) (certmanager_certificate_expiration_timestamp_seconds), "namespace", "$1", "exported_namespace", "(.*)") - time() < 14 * 24 * 3600`, "1h", "critical", "platform",
+			"A certificate expires within 14 days and has not renewed.", "kubectl -n <namespace> describe certificate <name>; check the ACME challenge (kubectl get challenges -A)."},
 		{"IstioControlPlaneDown", `sum(up{namespace=~"istio-system|aks-istio-system",app="istiod"}) == 0 or absent(up{app="istiod"})`, "5m", "critical", "platform",
 			"istiod is down: new pods get no sidecar and certificates stop rotating.", "kubectl -n istio-system get pods; check the istiod release."},
+		{NotificationsFailingAlert, `sum by (integration) (increase(alertmanager_notifications_failed_total{namespace="monitoring"}[15m])) > 0`, "", "critical", "platform",
+			"Alertmanager failed to deliver notifications through one kind of receiver in the last 15 minutes: alerts sent there reached nobody. This alert goes to the other kinds.", "kubectl -n monitoring logs alertmanager-kube-prometheus-stack-alertmanager-0 -c alertmanager | grep -i notify; check the receiver's credentials and egress (docs/alerts.md#routing)."},
+		{"NodeNotReady", `max by (node) (kube_node_status_condition{condition="Ready",status="true"}) == 0`, "15m", "warning", "platform",
+			"A node has not been Ready for 15 minutes.", "kubectl describe node <node>; AKS repairs or the autoscaler removes it; if many are, check the zone."},
 		{"PodCrashLooping", `increase(kube_pod_container_status_restarts_total{namespace=~"moodle|data|integrations|monitoring|istio-system|istio-ingress|cert-manager"}[15m]) > 3`, "5m", "warning", "platform",
 			"A container restarted more than 3 times in 15 minutes.", "kubectl -n <namespace> logs <pod> --previous."},
 	}
@@ -91,14 +110,50 @@ func Alerts(userPoolMax int, data DataTopology) []Alert {
 // nightly schedule, its retries and a late start.
 const BackupMaxAgeHours = 26
 
-// backupStale: the CronJob's last success is older than BackupMaxAgeHours,
-// or it never succeeded and is older than that itself (kube-state-metrics
-// exports last_successful_time only once there is one; cronjob-metrics.md).
+// NotificationsFailingAlert reports a kind of receiver that cannot deliver
+// (its integration label routes it to the other kinds).
+const NotificationsFailingAlert = "AlertmanagerNotificationsFailing"
+
+// backupStale: the backup CronJob's last success is older than
+// BackupMaxAgeHours (see cronStale).
 func backupStale(cronjob string) string {
-	sel := `{namespace="data",cronjob="` + cronjob + `"}`
-	age := fmt.Sprint(BackupMaxAgeHours * 3600)
+	return cronStale("data", cronjob, BackupMaxAgeHours*3600)
+}
+
+// cronStale: the CronJob's last success is older than seconds, or it never
+// succeeded and is older than that itself (kube-state-metrics exports
+// last_successful_time only once there is one; cronjob-metrics.md).
+func cronStale(ns, cronjob string, seconds int) string {
+	sel := `{namespace="` + ns + `",cronjob="` + cronjob + `"}`
+	age := fmt.Sprint(seconds)
 	return `(time() - max(kube_cronjob_status_last_successful_time` + sel + `) > ` + age + `) or (absent(kube_cronjob_status_last_successful_time` + sel + `) and on () (time() - max(kube_cronjob_created` + sel + `)) > ` + age + `)`
 }
+
+// failedJobs are the failed Jobs in the namespaces ns that still matter:
+// the Job's Failed condition (kube_job_failed{condition="true"}, set when
+// its backoff limit or deadline is exhausted: a pod that failed before a
+// retry succeeded does not set it, unlike kube_job_status_failed, which
+// counts failed pods), and for a Job a CronJob made, only the CronJob's
+// newest Job: kept failed Jobs stop alerting once a later run exists.
+func failedJobs(ns string) string {
+	owner := `max by (namespace, job_name, owner_name) (kube_job_owner{` + ns + `,owner_kind="CronJob"})`
+	created := `max by (namespace, job_name, owner_name) (kube_job_created{` + ns + `} * on (namespace, job_name) group_left (owner_name) ` + owner + `)`
+	newest := created + ` == on (namespace, owner_name) group_left max by (namespace, owner_name) (` + created + `)`
+	failed := `max by (namespace, job_name) (kube_job_failed{` + ns + `,condition="true"} == 1)`
+	return `(` + failed + ` unless on (namespace, job_name) ` + owner + `) or (` + failed + ` and on (namespace, job_name) (` + newest + `))`
+}
+
+// unfinishedJobs are the Jobs in ns that have neither completed nor failed.
+func unfinishedJobs(ns string) string {
+	return `max by (namespace, job_name) (kube_job_info{` + ns + `}) unless on (namespace, job_name) (kube_job_complete{condition="true"} == 1 or kube_job_failed{condition="true"} == 1)`
+}
+
+// maintenance is 1 while Moodle is in planned maintenance, and for 15
+// minutes after: an upgrade or maintenance Job runs (the Jobs labelled
+// alert=upgrade), or maintenanceMode is on (the Job moodle-maintenance-on
+// exists only then). The tail covers the 5-minute rate window of the
+// error-rate alert.
+const maintenance = `max_over_time((max(kube_job_status_active{namespace="moodle"} * on (namespace, job_name) group_left max by (namespace, job_name) (kube_job_labels{namespace="moodle",label_moodle_fieldcert_alert="upgrade"}) > 0) or max(kube_job_info{namespace="moodle",job_name="moodle-maintenance-on"}))[15m:1m]) > 0`
 
 // Series of the data tier's exporters, by the pods Prometheus scrapes
 // (the kubernetes-pods job labels each series with its pod).
@@ -143,6 +198,15 @@ func dataAlerts(d DataTopology) []Alert {
 		{"RedisClusterSlotsFailing", `max(redis_cluster_slots_fail{` + sessionsPods + `}) > 0 or max(redis_cluster_slots_pfail{` + sessionsPods + `}) > 0`, "1m", "critical", "data",
 			"Hash slots of the sessions cluster are failing or suspected failing: users on them lose their session.", "Find the node that holds them (cluster nodes); is its follower up?"},
 	}
+	// A member or node whose pod is gone exports nothing: counted, not read.
+	if d.MySQLMembers > 0 {
+		out = append(out, Alert{"MySQLMemberMissing", fmt.Sprintf(`count(mysql_up{`+mysqlPods+`}) < %d`, d.MySQLMembers), "5m", "warning", "data",
+			fmt.Sprintf("Fewer than %d MySQL members are scraped: a member's pod is gone (not only down).", d.MySQLMembers), "kubectl -n data get pods -l app.kubernetes.io/component=database; kubectl -n data describe ps mysql."})
+	}
+	if nodes := d.RedisShards + d.RedisFollowers; nodes > 0 {
+		out = append(out, Alert{"RedisClusterNodeMissing", fmt.Sprintf(`count(redis_up{`+sessionsPods+`}) < %d`, nodes), "5m", "warning", "data",
+			fmt.Sprintf("Fewer than %d nodes of the sessions Redis Cluster are scraped: a node's pod is gone.", nodes), "kubectl -n data get pods -l app=redis-sessions; kubectl -n data describe rediscluster redis-sessions."})
+	}
 	if d.MySQLMembers >= 3 {
 		out = append(out,
 			Alert{"MySQLGroupDegraded", onlineMembers + fmt.Sprintf(" < %d", d.MySQLMembers), "5m", "warning", "data",
@@ -173,10 +237,9 @@ func ruleGroups(alerts []Alert) []any {
 	order := []string{"site", "jobs", "data", "platform"}
 	byComp := map[string][]any{}
 	for _, a := range alerts {
-		byComp[a.Component] = append(byComp[a.Component], map[string]any{
+		rule := map[string]any{
 			"alert": a.Name,
 			"expr":  a.Expr,
-			"for":   a.For,
 			"labels": map[string]any{
 				"severity":  a.Severity,
 				"component": a.Component,
@@ -186,7 +249,11 @@ func ruleGroups(alerts []Alert) []any {
 				"runbook":     a.Runbook,
 				"runbook_url": "docs/alerts.md#" + strings.ToLower(a.Name),
 			},
-		})
+		}
+		if a.For != "" {
+			rule["for"] = a.For
+		}
+		byComp[a.Component] = append(byComp[a.Component], rule)
 	}
 	var groups []any
 	for _, c := range order {

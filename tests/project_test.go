@@ -92,7 +92,7 @@ func TestReadmeConfigReferenceMatchesKeys(t *testing.T) {
 func TestReadmeCommandsAreWhatCIRuns(t *testing.T) {
 	text := readme(t)
 	const renderCmd = "go run ./cmd/render -stack dev"
-	const testCmd = "go test ./..."
+	const testCmd = "go test -timeout 40m ./..."
 	assert.Contains(t, text, renderCmd)
 	assert.Contains(t, text, testCmd)
 	ci, err := os.ReadFile(filepath.Join(root, ".ci", "run"))

@@ -9,23 +9,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldcert/moodle-aks/internal/testtools"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
 
 // promtool is Prometheus' own rule checker and evaluator (Debian's
-// prometheus package, installed by tests/imagerun/install-packages.sh):
-// the rules are parsed and evaluated by Prometheus, not by a model of it.
+// prometheus package): the rules are parsed and evaluated by Prometheus,
+// not by a model of it.
 func promtool(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	out, err := exec.Command("bash", "../../tests/imagerun/install-packages.sh").CombinedOutput()
-	require.NoError(t, err, "promtool (Debian's prometheus package) is needed: %s", out)
-	p, err := exec.LookPath("promtool")
-	require.NoError(t, err)
+	_, p := testtools.Prometheus(t)
 	return p
 }
 

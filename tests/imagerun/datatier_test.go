@@ -156,11 +156,19 @@ func (s *site) mariadb(name string, port, serverID int, replica bool) string {
 	}
 	// The key is mysql's to read.
 	s.run("chown", "mysql", filepath.Join(tlsDir, "mysql.key"))
-	s.start("mariadbd", args...)
+	s.mariadbArgs[name] = args
+	s.startMariaDB(name)
+	return sock
+}
+
+// startMariaDB starts (or starts again) a server mariadb made; a replica
+// resumes replicating from where it stopped.
+func (s *site) startMariaDB(name string) {
+	sock := filepath.Join(s.w, name, "mysqld.sock")
+	s.start("mariadbd", s.mariadbArgs[name]...)
 	s.waitFor("MariaDB "+name, func() bool {
 		return exec.Command("mariadb-admin", "--no-defaults", "-S", sock, "-uroot", "ping").Run() == nil
 	})
-	return sock
 }
 
 // sqlAt runs statements as root on one server's socket.
@@ -212,6 +220,12 @@ func crFile(t *testing.T, pattern string, out any) {
 
 type perconaCR struct {
 	Spec struct {
+		MySQL struct {
+			Sidecars []struct {
+				Name string   `yaml:"name"`
+				Args []string `yaml:"args"`
+			} `yaml:"sidecars"`
+		} `yaml:"mysql"`
 		Proxy struct {
 			HAProxy struct {
 				Configuration string `yaml:"configuration"`

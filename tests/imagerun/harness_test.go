@@ -21,11 +21,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fieldcert/moodle-aks/internal/testtools"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 )
@@ -247,32 +247,19 @@ type site struct {
 	holder  *exec.Cmd
 	df      dockerfile
 	secrets map[string]map[string]string
-	data    dataTier
-	procs   []*exec.Cmd
-	apache  *exec.Cmd
-	apacheL *syncBuffer
-	created []string    // mount points created on the host, removed at the end
-	holders []*exec.Cmd // other pods' namespaces
-	pipes   []*os.File
+	// mariadbArgs are each MariaDB server's arguments, to start it again.
+	mariadbArgs map[string][]string
+	data        dataTier
+	procs       []*exec.Cmd
+	apache      *exec.Cmd
+	apacheL     *syncBuffer
+	created     []string    // mount points created on the host, removed at the end
+	holders     []*exec.Cmd // other pods' namespaces
+	pipes       []*os.File
 }
 
 // syncBuffer collects a process's output for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testtools.Buffer
 
 func secret(t *testing.T) string {
 	b := make([]byte, 12)
@@ -307,11 +294,14 @@ func newSite(t *testing.T) *site {
 	// Moodle reaches the database through the proxy (writes on 3306, reads
 	// on 3307) and the sessions through two seeds of the cluster (set once
 	// it runs).
+	s.mariadbArgs = map[string][]string{}
 	s.secrets = map[string]map[string]string{
 		"moodle-db": {"name": "moodle", "user": "moodle", "password": secret(t), "host": dbHost,
 			"port": strconv.Itoa(proxyWritePort), "readonly-port": strconv.Itoa(proxyReadPort)},
 		"moodle-redis": {"sessions-host": "", "sessions-password": secret(t), "cache-host": cacheHost, "cache-password": secret(t)},
 		"moodle-admin": {"password": "Adm1n-" + secret(t)},
+		// The relay's login (dev mails through an authenticating relay).
+		"moodle-smtp": {"password": secret(t)},
 	}
 	return s
 }

@@ -977,6 +977,15 @@ echo json_encode(['stores' => array_keys(\core_cache\config::instance()->get_sto
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.NotRegexp(t, `<option value="redis-cache" selected`, body)
 	})
+	// Monitoring, on the healthy system (before a Redis master is killed).
+	var scrapeURI string
+	for _, a := range exporter.Args {
+		if v, ok := strings.CutPrefix(a, "--scrape_uri="); ok {
+			scrapeURI = v
+		}
+	}
+	inStep := func(name string, f func()) { step(name, func(*testing.T) { f() }) }
+	prometheus := s.monitoringHealthy(inStep, scrapeURI)
 	step("the sessions master holding the admin's session is killed: a follower takes over and the admin stays logged in", func(t *testing.T) {
 		key := "sess_session_" + sid
 		m := s.masterOf(key)
@@ -1057,6 +1066,7 @@ echo json_encode(['stores' => array_keys(\core_cache\config::instance()->get_sto
 			assert.Contains(t, resp.Header.Get("Location"), "/login/index.php")
 		}
 	})
+	s.monitoringDatabaseDown(inStep, prometheus)
 	step("no PHP fatal errors or warnings in Apache's log", func(t *testing.T) {
 		assert.NotRegexp(t, `PHP (Fatal|Parse) error`, s.apacheL.String())
 	})

@@ -20,24 +20,27 @@ const (
 )
 
 // AlertReceiverKinds are the kinds of receiver that reach a person which
-// the config sets, in a fixed order. The heartbeat is not one: it reaches
-// a dead man's switch, which calls a person only when it stops.
+// the config sets (see ReceiverKinds). The heartbeat is not one: it
+// reaches a dead man's switch, which calls a person only when it stops.
 func (c *Config) AlertReceiverKinds() []string {
+	return ReceiverKinds(len(c.AlertEmails) > 0, c.AlertPagerDutyRoutingKey, c.AlertOpsgenieAPIKey, c.AlertTeamsWebhookURL, c.AlertWebhookURL)
+}
+
+// ReceiverKinds are the kinds of receiver set (mail to someone, a
+// non-empty key or URL), in a fixed order: the config's validation and
+// the Alertmanager configuration count and route by the same list.
+func ReceiverKinds(email bool, pagerDutyKey, opsgenieKey, teamsURL, webhookURL string) []string {
 	var kinds []string
-	if len(c.AlertEmails) > 0 {
-		kinds = append(kinds, ReceiverEmail)
-	}
-	if c.AlertPagerDutyRoutingKey != "" {
-		kinds = append(kinds, ReceiverPagerDuty)
-	}
-	if c.AlertOpsgenieAPIKey != "" {
-		kinds = append(kinds, ReceiverOpsgenie)
-	}
-	if c.AlertTeamsWebhookURL != "" {
-		kinds = append(kinds, ReceiverTeams)
-	}
-	if c.AlertWebhookURL != "" {
-		kinds = append(kinds, ReceiverWebhook)
+	for _, k := range []struct {
+		kind string
+		set  bool
+	}{
+		{ReceiverEmail, email}, {ReceiverPagerDuty, pagerDutyKey != ""}, {ReceiverOpsgenie, opsgenieKey != ""},
+		{ReceiverTeams, teamsURL != ""}, {ReceiverWebhook, webhookURL != ""},
+	} {
+		if k.set {
+			kinds = append(kinds, k.kind)
+		}
 	}
 	return kinds
 }

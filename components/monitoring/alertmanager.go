@@ -23,22 +23,9 @@ type Routing struct {
 }
 
 // Kinds are the configured receivers that reach a person, by
-// Alertmanager's integration names (infra.Receiver*).
+// Alertmanager's integration names (infra.ReceiverKinds).
 func (r Routing) Kinds() []string {
-	var kinds []string
-	for _, k := range []struct {
-		kind string
-		set  bool
-	}{
-		{infra.ReceiverEmail, len(r.Emails) > 0}, {infra.ReceiverPagerDuty, r.PagerDutyRoutingKey != ""},
-		{infra.ReceiverOpsgenie, r.OpsgenieAPIKey != ""}, {infra.ReceiverTeams, r.TeamsWebhookURL != ""},
-		{infra.ReceiverWebhook, r.WebhookURL != ""},
-	} {
-		if k.set {
-			kinds = append(kinds, k.kind)
-		}
-	}
-	return kinds
+	return infra.ReceiverKinds(len(r.Emails) > 0, r.PagerDutyRoutingKey, r.OpsgenieAPIKey, r.TeamsWebhookURL, r.WebhookURL)
 }
 
 // The native integrations' endpoints (Alertmanager's defaults:

@@ -110,16 +110,15 @@ func selfSigned(t *testing.T, dir string) (cert, key string) {
 }
 
 // start runs a program until the test ends; its output goes to log.
-func start(t *testing.T, log *bytes.Buffer, name string, args ...string) *exec.Cmd {
+func start(t *testing.T, log io.Writer, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	require.NoError(t, cmd.Start())
+	require.NoError(t, cmd.Start(), name)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	return cmd
 }
 
 // smtpServer starts aiosmtpd requiring STARTTLS and AUTH user/password;
@@ -226,11 +225,8 @@ func runAlertmanager(t *testing.T, config string) (string, *testtools.Buffer) {
 	require.NoError(t, err, "%s", out)
 	port := freePort(t)
 	log := &testtools.Buffer{}
-	cmd := exec.Command(am, "--config.file="+config, "--storage.path="+t.TempDir(),
+	start(t, log, am, "--config.file="+config, "--storage.path="+t.TempDir(),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--cluster.listen-address=")
-	cmd.Stdout, cmd.Stderr = log, log
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(url + "/-/ready")
@@ -372,11 +368,8 @@ func undeliverableMail(t *testing.T, user, password, refusal string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), prom, 0o644))
 	prometheus, _ := testtools.Prometheus(t)
 	var promLog testtools.Buffer
-	promCmd := exec.Command(prometheus, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+	start(t, &promLog, prometheus, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", freePort(t)))
-	promCmd.Stdout, promCmd.Stderr = &promLog, &promLog
-	require.NoError(t, promCmd.Start())
-	t.Cleanup(func() { _ = promCmd.Process.Kill(); _ = promCmd.Wait() })
 
 	// Let Prometheus see the counter at zero first, then break the mail.
 	time.Sleep(3 * time.Second)

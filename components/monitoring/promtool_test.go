@@ -24,9 +24,10 @@ func promtool(t *testing.T) string {
 	return p
 }
 
-func writeRules(t *testing.T, dir string) string {
+// writeRules writes the alerts as a rule file (rules.yml) in dir.
+func writeRules(t *testing.T, dir string, alerts []Alert) string {
 	t.Helper()
-	b, err := yaml.Marshal(map[string]any{"groups": ruleGroups(Alerts(40, prodData))})
+	b, err := yaml.Marshal(map[string]any{"groups": ruleGroups(alerts)})
 	require.NoError(t, err)
 	path := filepath.Join(dir, "rules.yml")
 	require.NoError(t, os.WriteFile(path, b, 0o644))
@@ -35,7 +36,7 @@ func writeRules(t *testing.T, dir string) string {
 
 func TestPromtoolAcceptsEveryRule(t *testing.T) {
 	dir := t.TempDir()
-	out, err := exec.Command(promtool(t), "check", "rules", writeRules(t, dir)).CombinedOutput()
+	out, err := exec.Command(promtool(t), "check", "rules", writeRules(t, dir, Alerts(40, prodData))).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "SUCCESS")
 }
@@ -436,7 +437,7 @@ func TestEveryAlertFiresOnItsFailureAndOnlyThen(t *testing.T) {
 		assert.True(t, quietSeen[a.Name], "%s has no case where it stays quiet", a.Name)
 	}
 	dir := t.TempDir()
-	writeRules(t, dir)
+	writeRules(t, dir, alerts)
 	out, err := runPromtoolTests(t, dir, promtoolTests(t, alerts, alertCases))
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, out, "SUCCESS")
@@ -468,9 +469,7 @@ func TestTheOldRulesFailTheCases(t *testing.T) {
 				}
 			}
 			dir := t.TempDir()
-			b, err := yaml.Marshal(map[string]any{"groups": ruleGroups(alerts)})
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yml"), b, 0o644))
+			writeRules(t, dir, alerts)
 			out, err := runPromtoolTests(t, dir, promtoolTests(t, alerts, cases))
 			require.Error(t, err, "the old %s passes every case: the cases prove nothing\n%s", name, out)
 			assert.Contains(t, out, "FAILED")

@@ -179,6 +179,14 @@ func (s *site) sqlAt(sock, q string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// waitReplicating waits until the replica's IO and SQL threads run.
+func (s *site) waitReplicating() {
+	s.waitFor("replication", func() bool {
+		out, err := exec.Command("mariadb", "--no-defaults", "-S", s.replicaSock(), "-uroot", "-e", "SHOW SLAVE STATUS\\G").CombinedOutput()
+		return err == nil && strings.Contains(string(out), "Slave_IO_Running: Yes") && strings.Contains(string(out), "Slave_SQL_Running: Yes")
+	})
+}
+
 func (s *site) primarySock() string { return filepath.Join(s.w, "mysql", "mysqld.sock") }
 func (s *site) replicaSock() string { return filepath.Join(s.w, "mysql-replica", "mysqld.sock") }
 
@@ -197,10 +205,7 @@ func (s *site) startDatabase() {
 	s.sqlAt(replica, fmt.Sprintf("SET GLOBAL gtid_slave_pos=''; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='replication', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_SSL=1; START SLAVE;",
 		d.primaryPort, repl))
 	s.sqlAt(primary, fmt.Sprintf("CREATE USER 'root'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;", d.rootPassword))
-	s.waitFor("replication", func() bool {
-		out, err := exec.Command("mariadb", "--no-defaults", "-S", replica, "-uroot", "-e", "SHOW SLAVE STATUS\\G").CombinedOutput()
-		return err == nil && strings.Contains(string(out), "Slave_IO_Running: Yes") && strings.Contains(string(out), "Slave_SQL_Running: Yes")
-	})
+	s.waitReplicating()
 	s.waitFor("root on the replica", func() bool {
 		return s.sqlAt(replica, "SELECT COUNT(*) FROM mysql.user WHERE user='root' AND host='%'") == "1"
 	})

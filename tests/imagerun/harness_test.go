@@ -596,8 +596,15 @@ func (s *site) backupPassword() string {
 	return s.secrets["backup"]["password"]
 }
 
-func (s *site) start(name string, args ...string) {
+func (s *site) start(name string, args ...string) { s.startWith(nil, name, args...) }
+
+// startWith starts a service of the run with env added to the test's own;
+// its output goes to <name><n>.log in the workspace, and close stops it.
+func (s *site) startWith(env []string, name string, args ...string) {
 	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	log, err := os.Create(filepath.Join(s.w, filepath.Base(name)+strconv.Itoa(len(s.procs))+".log"))
 	require.NoError(s.t, err)

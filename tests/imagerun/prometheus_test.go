@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -133,14 +132,7 @@ func (s *site) monitor(apacheScrapeURI string) string {
 	tls := s.data.tlsDir
 	var pods []exporterPod
 	exporter := func(pod exporterPod, env []string, name string, args ...string) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), env...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		log, err := os.Create(filepath.Join(s.w, pod.name+"-exporter.log"))
-		require.NoError(t, err)
-		cmd.Stdout, cmd.Stderr = log, log
-		require.NoError(t, cmd.Start(), name)
-		s.procs = append(s.procs, cmd)
+		s.startWith(env, name, args...)
 		pods = append(pods, pod)
 	}
 	mysqlArgs := []string{}
@@ -230,10 +222,7 @@ func (s *site) monitoringHealthy(step func(string, func()), apacheScrapeURI stri
 	step("the replica the dump step stopped starts again and replicates", func() {
 		t := s.t
 		s.startMariaDB("mysql-replica")
-		s.waitFor("replication", func() bool {
-			out, err := exec.Command("mariadb", "--no-defaults", "-S", s.replicaSock(), "-uroot", "-e", "SHOW SLAVE STATUS\\G").CombinedOutput()
-			return err == nil && strings.Contains(string(out), "Slave_IO_Running: Yes") && strings.Contains(string(out), "Slave_SQL_Running: Yes")
-		})
+		s.waitReplicating()
 		// It catches up with what was written while it was stopped.
 		primary := s.sql("SELECT @@global.gtid_binlog_pos")
 		s.waitFor("the replica to catch up", func() bool {
@@ -269,7 +258,7 @@ func (s *site) monitoringHealthy(step func(string, func()), apacheScrapeURI stri
 				all = all && up[w]
 			}
 			if all || time.Now().After(deadline) {
-				logs, _ := filepath.Glob(filepath.Join(s.w, "prometheus*.log"))
+				logs, _ := filepath.Glob(filepath.Join(s.w, "prometheus[0-9]*.log"))
 				var plog []byte
 				if len(logs) > 0 {
 					plog, _ = os.ReadFile(logs[len(logs)-1])

@@ -125,6 +125,8 @@ type Config struct {
 	DNSZoneName          string
 	DNSZoneResourceGroup string
 	DNSTTLSeconds        int
+	// DNSCAAIssuers are the CAs the site's CAA record allows (dnsCaaIssuers).
+	DNSCAAIssuers []string
 
 	IstioMode          string
 	IstioAddonRevision string
@@ -265,6 +267,7 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.bool("privateCluster", &c.PrivateCluster)
 	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
+	r.strs("dnsCaaIssuers", &c.DNSCAAIssuers)
 	r.object("policyEnforcement", &c.PolicyEnforcement)
 	r.object("migration", &c.Migration)
 	r.object("databaseMove", &c.DatabaseMove)
@@ -379,6 +382,7 @@ func (c *Config) applyDefaults() {
 	c.Migration = Migration{DBPort: 3306, DBName: "moodle"}
 	c.LoadTest = LoadTest{VirtualUsers: 200, RampUp: "2m", Duration: "10m", Paths: []string{"/", "/login/index.php"}, P95Ms: 1500, MaxErrorPercent: 1}
 	c.DNSTTLSeconds = 3600
+	c.DNSCAAIssuers = []string{"letsencrypt.org"}
 	c.EgressFQDNFiltering = true
 	c.ACMEEnvironment = "staging"
 	if c.Environment == Prod {

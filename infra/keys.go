@@ -134,6 +134,8 @@ var Keys = []Key{
 		Description: "Resource group of `dnsZoneName`; required when `dnsZoneName` is set."},
 	{Name: "dnsTtlSeconds", Type: "integer", Default: 3600,
 		Description: "TTL of the site's DNS record (60 to 86400); lower it to 300 a day before a migration cut-over."},
+	{Name: "dnsCaaIssuers", Type: "array", Default: []any{"letsencrypt.org"},
+		Description: "CAs the site's CAA record allows to issue for `hostname` (with `dnsZoneName`), each limited to the `acmeChallenge` method; no wildcard certificates. `[]`: no CAA record is managed (the zone's owner keeps one)."},
 	{Name: "istioMode", Type: "string", Default: "helm",
 		Description: "How Istio is installed: `helm` (Istio's official charts, pinned by `istioVersion`) or `aks-addon` (AKS's managed Istio add-on, revision `istioAddonRevision`; its gateway gets an AKS-managed IP, so `dnsZoneName` must stay empty)."},
 	{Name: "istioAddonRevision", Type: "string", Default: "asm-1-30",

@@ -28,6 +28,8 @@ var (
 	suffixRE     = regexp.MustCompile(`^[a-z0-9]{4,8}$`)
 	uuidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	utcOffsetRE  = regexp.MustCompile(`^[+-](0\d|1[0-4]):(00|30|45)$`)
+	// CAAIssuerRE is a CAA issuer domain name (RFC 8659 §4.2).
+	CAAIssuerRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`)
 	// ContainerRegistryIDRE is an Azure Container Registry's ARM ID; [1] is
 	// its subscription, [2] its name.
 	ContainerRegistryIDRE = regexp.MustCompile(`(?i)^/subscriptions/([0-9a-f-]{36})/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/([a-z0-9]{5,50})$`)
@@ -114,6 +116,11 @@ func (c *Config) Validate() []error {
 	v.moodle(c)
 	v.certificates(c)
 	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)
+	for _, ca := range c.DNSCAAIssuers {
+		if !CAAIssuerRE.MatchString(ca) {
+			v.fail("dnsCaaIssuers", "%q is not a CA's domain name (e.g. letsencrypt.org; RFC 8659 §4.2)", ca)
+		}
+	}
 	if c.DNSZoneName != "" {
 		v.hostname("dnsZoneName", c.DNSZoneName)
 		if c.Hostname != c.DNSZoneName && !strings.HasSuffix(c.Hostname, "."+c.DNSZoneName) {

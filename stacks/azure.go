@@ -169,10 +169,27 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		workloads = append(workloads, infra.MigrationWorkload)
 	}
 	if cfg.DNSZoneName != "" {
-		zoneID := pulumi.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/dnszones/%s",
-			subscription, cfg.DNSZoneResourceGroup, cfg.DNSZoneName)
-		grants[infra.CertManagerWorkload.Name] = []identity.Grant{{Role: identity.RoleDNSZoneContributor, Scope: zoneID, What: "dns-zone"}}
-		workloads = append(workloads, infra.CertManagerWorkload)
+		site, err := dns.New(ctx, "site", &dns.Args{
+			ZoneName:          cfg.DNSZoneName,
+			ZoneResourceGroup: cfg.DNSZoneResourceGroup,
+			Hostname:          cfg.Hostname,
+			TTLSeconds:        cfg.DNSTTLSeconds,
+			Target:            cluster.IngressIPID.ToStringOutput(),
+			ACMEChallenge:     cfg.ACMEChallenge,
+			CAAIssuers:        cfg.DNSCAAIssuers,
+		}, r.azure)
+		if err != nil {
+			return fmt.Errorf("creating the site's DNS record: %w", err)
+		}
+		if site.HasChallengeRecord {
+			// DNS Zone Contributor on the one challenge record set of this
+			// stack's hostname, not the zone: the zone is shared by every
+			// region, and a role on it could repoint the other region's
+			// site or answer its challenges (record-set-level Azure RBAC:
+			// https://learn.microsoft.com/azure/dns/dns-protect-zones-recordsets).
+			grants[infra.CertManagerWorkload.Name] = []identity.Grant{{Role: identity.RoleDNSZoneContributor, Scope: site.ChallengeRecordID, What: "acme-challenge"}}
+			workloads = append(workloads, infra.CertManagerWorkload)
+		}
 	}
 	ids := map[string]*identity.WorkloadIdentity{}
 	for _, w := range workloads {
@@ -191,18 +208,6 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 			return fmt.Errorf("creating the %s identity: %w", w.Name, err)
 		}
 		ids[w.Name] = id
-	}
-
-	if cfg.DNSZoneName != "" {
-		if _, err := dns.New(ctx, "site", &dns.Args{
-			ZoneName:          cfg.DNSZoneName,
-			ZoneResourceGroup: cfg.DNSZoneResourceGroup,
-			Hostname:          cfg.Hostname,
-			TTLSeconds:        cfg.DNSTTLSeconds,
-			Target:            cluster.IngressIPID.ToStringOutput(),
-		}, r.azure); err != nil {
-			return fmt.Errorf("creating the site's DNS record: %w", err)
-		}
 	}
 
 	r.ResourceGroup, r.Network, r.Cluster, r.Files, r.BackupStore, r.Identities = rg, net, cluster, files, backups, ids

@@ -49,8 +49,14 @@ func computedOutputs(args pulumi.MockResourceArgs) (string, resource.PropertyMap
 		parts := strings.Split(typ, ":")
 		id := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Mock.%s/%s/%s",
 			SubscriptionID, rg, parts[1], parts[2], name)
-		if typ == "azure-native:resources:ResourceGroup" {
+		switch typ {
+		case "azure-native:resources:ResourceGroup":
 			id = fmt.Sprintf("/subscriptions/%s/resourceGroups/%s", SubscriptionID, name)
+		case "azure-native:network:RecordSet":
+			// Azure's own form, which role assignments on a record set use
+			// (https://learn.microsoft.com/azure/dns/dns-protect-zones-recordsets).
+			id = fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/dnszones/%s/%s/%s",
+				SubscriptionID, rg, str("zoneName"), str("recordType"), name)
 		}
 		set("name", name)
 		set("azureApiVersion", "mock")

@@ -35,6 +35,7 @@ func All() []Rule {
 		CronJobGuards,
 		RegionIsolation,
 		BackupsSurvive,
+		RoleScopeNarrow,
 	}
 }
 

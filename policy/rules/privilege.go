@@ -1,0 +1,52 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// The rules of least privilege (issue 23): what a role, a chart or a
+// namespace may be given, checked on the preview.
+
+var (
+	// subscriptionScopeRE is a subscription or management group scope.
+	subscriptionScopeRE = regexp.MustCompile(`(?i)^(/subscriptions/[^/]+|/providers/Microsoft\.Management/managementGroups/[^/]+)/?$`)
+	// dnsZoneScopeRE is a public DNS zone ([1]) and what under it ([2]):
+	// empty for the zone itself, "TXT/_acme-challenge.learn" for a record set.
+	dnsZoneScopeRE = regexp.MustCompile(`(?i)/providers/Microsoft\.Network/dnszones/([^/]+)(?:/(.*))?$`)
+	// challengeRecordRE is the one record set under a zone a stack's
+	// identity may hold a role on: its ACME challenge TXT record set.
+	challengeRecordRE = regexp.MustCompile(`(?i)^TXT/_acme-challenge(\.[^/]+)?$`)
+)
+
+// RoleScopeNarrow keeps every role assignment on one resource: never a
+// subscription or management group, and never a DNS zone that every region
+// shares, where a stack's identity could repoint or certify the other
+// region's hostname. Under a zone only the stack's own ACME challenge
+// record set may be the scope (record-set-level Azure RBAC,
+// https://learn.microsoft.com/azure/dns/dns-protect-zones-recordsets).
+var RoleScopeNarrow = Rule{
+	ID: "role-scope-narrow",
+	Description: "A role assignment's scope is one resource or resource group: never a subscription or management group, " +
+		"and under a DNS zone (shared by every region) only an _acme-challenge TXT record set, never the zone.",
+	Enforcement: Mandatory,
+	Check: perResource(func(_ *Stack, r Resource) []string {
+		if !isAzure(r) || BaseType(r.Type) != "azure-native:authorization:RoleAssignment" {
+			return nil
+		}
+		scope := r.String("scope")
+		if subscriptionScopeRE.MatchString(scope) {
+			return []string{fmt.Sprintf("role assignment %q is scoped to %s: a whole subscription or management group", r.Name, scope)}
+		}
+		if m := dnsZoneScopeRE.FindStringSubmatch(scope); m != nil && !challengeRecordRE.MatchString(m[2]) {
+			what := "the whole zone"
+			if m[2] != "" {
+				what = "record set " + m[2]
+			}
+			return []string{fmt.Sprintf("role assignment %q is scoped to %s of DNS zone %s, which every region shares: "+
+				"grant it on the stack's own _acme-challenge TXT record set", r.Name, what, strings.ToLower(m[1]))}
+		}
+		return nil
+	}),
+}

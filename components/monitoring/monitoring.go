@@ -24,6 +24,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -53,7 +54,9 @@ func Dashboards() (map[string]string, error) {
 
 // Secret names in the monitoring namespace.
 const (
-	GrafanaAdminSecret  = "grafana-admin"
+	GrafanaAdminSecret = "grafana-admin"
+	// GrafanaSidecarRole is the Role Grafana's sidecars run with.
+	GrafanaSidecarRole  = "grafana-sidecar-configmaps"
 	AlertmanagerSecret  = "alertmanager-config"
 	alertmanagerConfKey = "alertmanager.yaml"
 )
@@ -103,6 +106,11 @@ func (a *Args) validate() error {
 	return errors.Join(errs...)
 }
 
+// KubeStateMetricsExcluded are the kube-state-metrics collectors left out:
+// they need list on every Secret and ConfigMap of the cluster, data
+// included (charts/kube-state-metrics templates/role.yaml).
+var KubeStateMetricsExcluded = []string{"secrets", "configmaps"}
+
 // outOfMesh keeps a pod of the monitoring stack out of the mesh.
 var outOfMesh = map[string]string{"sidecar.istio.io/inject": "false"}
 
@@ -121,7 +129,10 @@ type chartValues struct {
 	KubeScheduler         enabled `json:"kubeScheduler"`
 	KubeProxy             enabled `json:"kubeProxy"`
 	PrometheusOperator    struct {
-		PodAnnotations    map[string]string `json:"podAnnotations"`
+		PodAnnotations map[string]string `json:"podAnnotations"`
+		Namespaces     struct {
+			ReleaseNamespace bool `json:"releaseNamespace"`
+		} `json:"namespaces"`
 		AdmissionWebhooks struct {
 			Patch struct {
 				PodAnnotations map[string]string `json:"podAnnotations"`
@@ -159,18 +170,27 @@ type chartValues struct {
 			PasswordKey    string `json:"passwordKey"`
 		} `json:"admin"`
 		PodAnnotations map[string]string `json:"podAnnotations"`
-		Sidecar        struct {
+		RBAC           struct {
+			Namespaced      bool   `json:"namespaced"`
+			UseExistingRole string `json:"useExistingRole"`
+		} `json:"rbac"`
+		Sidecar struct {
 			Dashboards struct {
 				Enabled         bool   `json:"enabled"`
 				Label           string `json:"label"`
 				LabelValue      string `json:"labelValue"`
 				SearchNamespace string `json:"searchNamespace"`
+				Resource        string `json:"resource"`
 			} `json:"dashboards"`
+			Datasources struct {
+				Resource string `json:"resource"`
+			} `json:"datasources"`
 		} `json:"sidecar"`
 	} `json:"grafana"`
 	KubeStateMetrics struct {
 		MetricLabelsAllowlist []string          `json:"metricLabelsAllowlist"`
 		PodAnnotations        map[string]string `json:"podAnnotations"`
+		CollectorsExclude     []string          `json:"collectorsExclude"`
 	} `json:"kube-state-metrics"`
 }
 
@@ -302,6 +322,23 @@ func (a *Args) values() chartValues {
 	g.Sidecar.Dashboards.Enabled = true
 	g.Sidecar.Dashboards.Label, g.Sidecar.Dashboards.LabelValue = "grafana_dashboard", "1"
 	g.Sidecar.Dashboards.SearchNamespace = infra.NamespaceMonitoring
+	// Least privilege (issue 23): the chart's default is a ClusterRole that
+	// reads every Secret in the cluster, for sidecars that look for
+	// dashboards and data sources in ConfigMaps and Secrets. Here both
+	// sidecars read ConfigMaps only, and Grafana's RoleBinding in
+	// monitoring points at GrafanaSidecarRole, which lists ConfigMaps of
+	// that namespace and nothing else (charts/grafana templates/role.yaml,
+	// rolebinding.yaml: useExistingRole).
+	g.RBAC.Namespaced, g.RBAC.UseExistingRole = true, GrafanaSidecarRole
+	g.Sidecar.Dashboards.Resource, g.Sidecar.Datasources.Resource = "configmap", "configmap"
+	// The operator's ClusterRole is fixed by the chart (it reads Secrets
+	// everywhere, to write Prometheus' and Alertmanager's configuration);
+	// it is told to act in monitoring only, where every ServiceMonitor,
+	// PodMonitor and PrometheusRule of the program is (--namespaces).
+	v.PrometheusOperator.Namespaces.ReleaseNamespace = true
+	// kube-state-metrics would list every Secret and ConfigMap of the
+	// cluster, data included, for metrics no rule uses.
+	v.KubeStateMetrics.CollectorsExclude = KubeStateMetricsExcluded
 	// The labels alerts route on: jobs' alert labels and the node pools.
 	v.KubeStateMetrics.MetricLabelsAllowlist = []string{
 		"jobs=[" + infra.AlertLabel + "," + infra.SeverityLabel + "]",
@@ -358,13 +395,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("creating the Alertmanager configuration: %w", err)
 	}
 
+	// What Grafana's sidecars may read: ConfigMaps of monitoring (the
+	// dashboards and the chart's data source), nothing else.
+	sidecarRole, err := rbacv1.NewRole(ctx, name+"-grafana-sidecar-role", &rbacv1.RoleArgs{
+		Metadata: meta(GrafanaSidecarRole, nil),
+		Rules: rbacv1.PolicyRuleArray{&rbacv1.PolicyRuleArgs{
+			ApiGroups: pulumi.StringArray{pulumi.String("")},
+			Resources: pulumi.StringArray{pulumi.String("configmaps")},
+			Verbs:     pulumi.ToStringArray([]string{"get", "list", "watch"}),
+		}},
+	}, in...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Grafana's sidecar role: %w", err)
+	}
+
 	vals, err := helm.Values(a.values())
 	if err != nil {
 		return nil, err
 	}
 	rel, err := helm.Release(ctx, name+"-stack", "kube-prometheus-stack", ns,
 		helm.Chart{Repo: helm.PrometheusCommunityRepo, Name: "kube-prometheus-stack", Version: a.ChartVersion}, vals,
-		append(in, pulumi.DependsOn([]pulumi.Resource{grafana, am}))...)
+		append(in, pulumi.DependsOn([]pulumi.Resource{grafana, am, sidecarRole}))...)
 	if err != nil {
 		return nil, err
 	}

@@ -50,3 +50,49 @@ var RoleScopeNarrow = Rule{
 		return nil
 	}),
 }
+
+// ChartRBACNarrow holds kube-prometheus-stack to the values that keep its
+// Grafana and kube-state-metrics from reading every Secret of the cluster
+// (issue 23): the chart's defaults give Grafana a ClusterRole on Secrets
+// and ConfigMaps (grafana rbac.namespaced: false) and kube-state-metrics a
+// secrets collector. tools/chartcheck proves the effect on the templated
+// chart (TestNoChartReadsEverySecret).
+var ChartRBACNarrow = Rule{
+	ID: "chart-rbac-narrow",
+	Description: "kube-prometheus-stack runs Grafana with namespaced RBAC and ConfigMap-only sidecars, and kube-state-metrics " +
+		"without its secrets collector: no chart pod outside the operators reads every Secret.",
+	Enforcement: Mandatory,
+	Check: perResource(func(_ *Stack, r Resource) []string {
+		if r.Type != typeHelmRelease || r.String("chart") != "kube-prometheus-stack" {
+			return nil
+		}
+		var out []string
+		if r.Input("values.grafana.enabled") != false {
+			if r.Input("values.grafana.rbac.namespaced") != true {
+				out = append(out, fmt.Sprintf("release %s: grafana.rbac.namespaced is not true, so Grafana's ClusterRole reads every Secret", r.Name))
+			}
+			for _, sc := range []string{"dashboards", "datasources"} {
+				if v := r.String("values.grafana.sidecar." + sc + ".resource"); v != "configmap" {
+					out = append(out, fmt.Sprintf("release %s: grafana.sidecar.%s.resource is %q, not configmap: the sidecar reads Secrets", r.Name, sc, orDefault(v, "both")))
+				}
+			}
+		}
+		if r.Input("values.kube-state-metrics.enabled") != false {
+			excluded, _ := r.Input("values.kube-state-metrics.collectorsExclude").([]any)
+			collectors, set := r.Input("values.kube-state-metrics.collectors").([]any)
+			if !containsAny(excluded, "secrets") && (!set || containsAny(collectors, "secrets")) {
+				out = append(out, fmt.Sprintf("release %s: kube-state-metrics keeps its secrets collector (list on every Secret): add secrets to collectorsExclude", r.Name))
+			}
+		}
+		return out
+	}),
+}
+
+func containsAny(list []any, want string) bool {
+	for _, v := range list {
+		if v == want {
+			return true
+		}
+	}
+	return false
+}

@@ -34,3 +34,39 @@ func TestRoleScopeNarrow(t *testing.T) {
 		assert.Contains(t, got[0], want)
 	}
 }
+
+func kpsRelease(values map[string]any) Resource {
+	r := azure(typeHelmRelease, "monitoring-stack", map[string]any{"chart": "kube-prometheus-stack", "values": values})
+	return r
+}
+
+func TestChartRBACNarrow(t *testing.T) {
+	// Today's render before issue 23: the chart's RBAC defaults.
+	before := kpsRelease(map[string]any{
+		"grafana":            map[string]any{"sidecar": map[string]any{"dashboards": map[string]any{"enabled": true}}},
+		"kube-state-metrics": map[string]any{"metricLabelsAllowlist": []any{"jobs=[x]"}},
+	})
+	got := messages(ChartRBACNarrow.Check(prodStack(before)))
+	require.Len(t, got, 4)
+	assert.Contains(t, got[0], "grafana.rbac.namespaced is not true")
+	assert.Contains(t, got[1], `grafana.sidecar.dashboards.resource is "both"`)
+	assert.Contains(t, got[2], `grafana.sidecar.datasources.resource is "both"`)
+	assert.Contains(t, got[3], "kube-state-metrics keeps its secrets collector")
+
+	after := kpsRelease(map[string]any{
+		"grafana": map[string]any{"rbac": map[string]any{"namespaced": true}, "sidecar": map[string]any{
+			"dashboards": map[string]any{"resource": "configmap"}, "datasources": map[string]any{"resource": "configmap"}}},
+		"kube-state-metrics": map[string]any{"collectorsExclude": []any{"secrets", "configmaps"}},
+	})
+	assert.Empty(t, ChartRBACNarrow.Check(prodStack(after)))
+
+	// An explicit collector list without secrets is as good; with it, not.
+	ksm := func(collectors ...any) Resource {
+		return kpsRelease(map[string]any{"grafana": map[string]any{"enabled": false}, "kube-state-metrics": map[string]any{"collectors": collectors}})
+	}
+	assert.Empty(t, ChartRBACNarrow.Check(prodStack(ksm("pods", "jobs"))))
+	assert.Len(t, ChartRBACNarrow.Check(prodStack(ksm("pods", "secrets"))), 1)
+	// Other charts are not this rule's.
+	other := azure(typeHelmRelease, "certs", map[string]any{"chart": "cert-manager", "values": map[string]any{}})
+	assert.Empty(t, ChartRBACNarrow.Check(prodStack(other)))
+}

@@ -36,6 +36,7 @@ func All() []Rule {
 		RegionIsolation,
 		BackupsSurvive,
 		RoleScopeNarrow,
+		ChartRBACNarrow,
 	}
 }
 

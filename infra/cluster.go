@@ -12,6 +12,10 @@ const (
 	NamespaceData         = "data"
 	NamespaceIntegrations = "integrations"
 	NamespaceMonitoring   = "monitoring"
+	// NamespaceNodeExporter holds the node exporter alone: it reads the
+	// host (host network and PID, hostPath), which only a privileged
+	// namespace admits, and nothing else should run at that level.
+	NamespaceNodeExporter = "monitoring-nodes"
 
 	// MoodleWebService fronts the Moodle web pods on MoodleWebPort.
 	MoodleWebService = "moodle-web"
@@ -67,7 +71,7 @@ const (
 // Namespaces lists every namespace the program creates, in creation order.
 var Namespaces = []string{
 	NamespaceIstio, NamespaceIngress, NamespaceCertManager,
-	NamespaceMoodle, NamespaceData, NamespaceIntegrations, NamespaceMonitoring,
+	NamespaceMoodle, NamespaceData, NamespaceIntegrations, NamespaceMonitoring, NamespaceNodeExporter,
 }
 
 // MeshNamespaces are the namespaces labelled for Istio sidecars: Moodle,

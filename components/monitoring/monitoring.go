@@ -131,7 +131,8 @@ type chartValues struct {
 	PrometheusOperator    struct {
 		PodAnnotations map[string]string `json:"podAnnotations"`
 		Namespaces     struct {
-			ReleaseNamespace bool `json:"releaseNamespace"`
+			ReleaseNamespace bool     `json:"releaseNamespace"`
+			Additional       []string `json:"additional"`
 		} `json:"namespaces"`
 		AdmissionWebhooks struct {
 			Patch struct {
@@ -170,6 +171,7 @@ type chartValues struct {
 			PasswordKey    string `json:"passwordKey"`
 		} `json:"admin"`
 		PodAnnotations map[string]string `json:"podAnnotations"`
+		TestFramework  enabled           `json:"testFramework"`
 		RBAC           struct {
 			Namespaced      bool   `json:"namespaced"`
 			UseExistingRole string `json:"useExistingRole"`
@@ -187,6 +189,9 @@ type chartValues struct {
 			} `json:"datasources"`
 		} `json:"sidecar"`
 	} `json:"grafana"`
+	NodeExporter struct {
+		NamespaceOverride string `json:"namespaceOverride"`
+	} `json:"prometheus-node-exporter"`
 	KubeStateMetrics struct {
 		MetricLabelsAllowlist []string          `json:"metricLabelsAllowlist"`
 		PodAnnotations        map[string]string `json:"podAnnotations"`
@@ -331,11 +336,20 @@ func (a *Args) values() chartValues {
 	// rolebinding.yaml: useExistingRole).
 	g.RBAC.Namespaced, g.RBAC.UseExistingRole = true, GrafanaSidecarRole
 	g.Sidecar.Dashboards.Resource, g.Sidecar.Datasources.Resource = "configmap", "configmap"
+	// The chart's `helm test` pod (root, no seccomp) would be the one pod
+	// of monitoring that restricted refuses; Pulumi never runs helm test.
+	g.TestFramework = enabled{}
 	// The operator's ClusterRole is fixed by the chart (it reads Secrets
 	// everywhere, to write Prometheus' and Alertmanager's configuration);
 	// it is told to act in monitoring only, where every ServiceMonitor,
-	// PodMonitor and PrometheusRule of the program is (--namespaces).
+	// PodMonitor and PrometheusRule of the program is, and the node
+	// exporter's namespace, where its chart puts its ServiceMonitor
+	// (--namespaces).
 	v.PrometheusOperator.Namespaces.ReleaseNamespace = true
+	v.PrometheusOperator.Namespaces.Additional = []string{infra.NamespaceNodeExporter}
+	// The node exporter needs a privileged namespace; monitoring stays
+	// restricted.
+	v.NodeExporter.NamespaceOverride = infra.NamespaceNodeExporter
 	// kube-state-metrics would list every Secret and ConfigMap of the
 	// cluster, data included, for metrics no rule uses.
 	v.KubeStateMetrics.CollectorsExclude = KubeStateMetricsExcluded

@@ -8,6 +8,7 @@ package namespaces
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fieldcert/moodle-aks/infra"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	admissionv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/admissionregistration/v1"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -40,17 +42,21 @@ var PodSecurity = map[string]string{
 	// container in every meshed pod, so the workloads can stay restricted.
 	infra.NamespaceIstio: Privileged,
 	// The gateway binds ports 80 and 443 through the
-	// net.ipv4.ip_unprivileged_port_start sysctl, allowed by baseline only.
-	infra.NamespaceIngress:     Baseline,
+	// net.ipv4.ip_unprivileged_port_start sysctl, one of the safe sysctls
+	// that baseline, and so restricted, allows (Pod Security Standards,
+	// "Sysctls"); tools/chartcheck holds its pods to restricted.
+	infra.NamespaceIngress:     Restricted,
 	infra.NamespaceCertManager: Restricted,
 	infra.NamespaceMoodle:      Restricted,
 	// MySQL, Redis and their operators run as non-root users with fsGroup,
 	// every security context set in the custom resources.
 	infra.NamespaceData:         Restricted,
 	infra.NamespaceIntegrations: Restricted,
+	// Prometheus, Alertmanager, Grafana, kube-state-metrics, the operator.
+	infra.NamespaceMonitoring: Restricted,
 	// The node exporter reads the host's /proc and /sys with hostPID and
-	// hostNetwork, which only privileged allows.
-	infra.NamespaceMonitoring: Privileged,
+	// hostNetwork, which only privileged allows: alone in its namespace.
+	infra.NamespaceNodeExporter: Privileged,
 }
 
 // Args configures the namespaces.
@@ -303,6 +309,9 @@ func (a *Args) policies() map[string]policy {
 				{"internet", internet, integrationPorts, false, nil},
 			},
 		},
+		// The node exporter runs in its nodes' network namespace, which pod
+		// policies do not govern; any other pod here is closed off.
+		infra.NamespaceNodeExporter: {},
 		infra.NamespaceMonitoring: {
 			ingress: []flow{
 				{"same-namespace", []peer{ns(infra.NamespaceMonitoring)}, nil, false, nil},
@@ -558,6 +567,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, pulumi.Parent(c), pulumi.DependsOn(c.Ready)); err != nil {
 		return nil, fmt.Errorf("creating the default deny of other namespaces: %w", err)
 	}
+	if err := podSecurityGuard(ctx, name, c, a.Mesh.Namespaces()); err != nil {
+		return nil, err
+	}
 	names := make([]string, 0, len(c.Names))
 	for n := range c.Names {
 		names = append(names, n)
@@ -567,4 +579,75 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("registering outputs of namespaces %q: %w", name, err)
 	}
 	return c, nil
+}
+
+// PodSecurityGuard is the ValidatingAdmissionPolicy that keeps pods out of
+// namespaces that enforce less than they should. Pod Security admission
+// judges a pod by its namespace's label, and a namespace without one
+// enforces nothing (AKS sets no cluster-wide default, and its API server's
+// admission configuration is not the program's): a pod there may mount
+// the NFS share inline, which restricted refuses (volume types) and
+// baseline allows. So every pod outside AKS's own namespaces must land in
+// a namespace that enforces restricted, or in one of the program's
+// namespaces at exactly its PodSecurity level (istio-system, monitoring-nodes).
+const PodSecurityGuard = "moodle-aks-pod-security"
+
+// podSecurityExpression is the guard's CEL rule: namespaceObject is the
+// pod's namespace (ValidatingAdmissionPolicy, "Validation expression",
+// https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/).
+func podSecurityExpression(exceptions map[string]string) string {
+	expr := "variables.level == 'restricted'"
+	for _, n := range slices.Sorted(maps.Keys(exceptions)) {
+		expr += fmt.Sprintf(" || (namespaceObject.metadata.name == '%s' && variables.level == '%s')", n, exceptions[n])
+	}
+	return expr
+}
+
+func podSecurityGuard(ctx *pulumi.Context, name string, c *Namespaces, own []string) error {
+	exceptions := map[string]string{}
+	for _, n := range own {
+		if PodSecurity[n] != Restricted {
+			exceptions[n] = PodSecurity[n]
+		}
+	}
+	policy, err := admissionv1.NewValidatingAdmissionPolicy(ctx, name+"-pod-security-guard", &admissionv1.ValidatingAdmissionPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(PodSecurityGuard)},
+		Spec: &admissionv1.ValidatingAdmissionPolicySpecArgs{
+			FailurePolicy: pulumi.String("Fail"),
+			MatchConstraints: &admissionv1.MatchResourcesArgs{
+				// AKS's own namespaces are AKS's to set.
+				NamespaceSelector: &metav1.LabelSelectorArgs{MatchExpressions: metav1.LabelSelectorRequirementArray{&metav1.LabelSelectorRequirementArgs{
+					Key: pulumi.String("kubernetes.io/metadata.name"), Operator: pulumi.String("NotIn"), Values: pulumi.ToStringArray(AKSNamespaces),
+				}}},
+				ResourceRules: admissionv1.NamedRuleWithOperationsArray{&admissionv1.NamedRuleWithOperationsArgs{
+					ApiGroups: pulumi.StringArray{pulumi.String("")}, ApiVersions: pulumi.StringArray{pulumi.String("v1")},
+					Operations: pulumi.StringArray{pulumi.String("CREATE")}, Resources: pulumi.StringArray{pulumi.String("pods")},
+				}},
+			},
+			Variables: admissionv1.VariableArray{&admissionv1.VariableArgs{
+				Name: pulumi.String("level"),
+				Expression: pulumi.String("has(namespaceObject.metadata.labels) && 'pod-security.kubernetes.io/enforce' in namespaceObject.metadata.labels ? " +
+					"namespaceObject.metadata.labels['pod-security.kubernetes.io/enforce'] : ''"),
+			}},
+			Validations: admissionv1.ValidationArray{&admissionv1.ValidationArgs{
+				Expression: pulumi.String(podSecurityExpression(exceptions)),
+				MessageExpression: pulumi.String("'namespace ' + namespaceObject.metadata.name + ' enforces Pod Security ' + " +
+					"(variables.level == '' ? 'nothing' : variables.level) + ': pods run only in namespaces that enforce restricted (label pod-security.kubernetes.io/enforce)'"),
+				Reason: pulumi.String("Forbidden"),
+			}},
+		},
+	}, pulumi.Parent(c), pulumi.DependsOn(c.Ready))
+	if err != nil {
+		return fmt.Errorf("creating the Pod Security guard: %w", err)
+	}
+	if _, err := admissionv1.NewValidatingAdmissionPolicyBinding(ctx, name+"-pod-security-guard-binding", &admissionv1.ValidatingAdmissionPolicyBindingArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(PodSecurityGuard)},
+		Spec: &admissionv1.ValidatingAdmissionPolicyBindingSpecArgs{
+			PolicyName:        pulumi.String(PodSecurityGuard),
+			ValidationActions: pulumi.StringArray{pulumi.String("Deny")},
+		},
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{policy})); err != nil {
+		return fmt.Errorf("binding the Pod Security guard: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ var clusterScoped = map[string]bool{
 	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
 	"ClusterIssuer": true, "IngressClass": true, "RuntimeClass": true, "CSIDriver": true,
 	"VolumeSnapshotClass": true, "APIService": true, "CiliumClusterwideNetworkPolicy": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
 }
 
 // IsManifest reports whether a resource is a Kubernetes object that would be

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/fieldcert/moodle-aks/infra"
 )
 
 // Kubernetes type tokens the cluster rules look at.
@@ -25,6 +27,9 @@ var infrastructureNamespaces = map[string]bool{
 	"istio-system": true, "istio-ingress": true, "cert-manager": true,
 	"kube-system": true, "kube-public": true, "kube-node-lease": true, "default": true,
 	"aks-istio-system": true, "aks-istio-ingress": true,
+	// The node exporter alone, on its nodes' network: no sidecar can run
+	// in a host-network pod.
+	infra.NamespaceNodeExporter: true,
 }
 
 var exactChartVersionRE = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)

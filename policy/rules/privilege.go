@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/fieldcert/moodle-aks/infra"
 )
 
 // The rules of least privilege (issue 23): what a role, a chart or a
@@ -95,4 +97,50 @@ func containsAny(list []any, want string) bool {
 		}
 	}
 	return false
+}
+
+// podSecurityExceptions are the namespaces that may enforce less than
+// restricted, and the one level each may enforce: the Istio CNI node agent
+// and the node exporter both need the host (components/namespaces).
+var podSecurityExceptions = map[string]string{
+	"istio-system":              "privileged",
+	infra.NamespaceNodeExporter: "privileged",
+}
+
+const (
+	podSecurityEnforce = "pod-security.kubernetes.io/enforce"
+	typeVAP            = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+)
+
+// PodSecurityEnforced holds every namespace the stack creates to Pod
+// Security restricted, but for the listed exceptions at their one level,
+// and requires the admission guard that keeps pods out of namespaces
+// nobody labelled (components/namespaces PodSecurityGuard; the real API
+// server check, tools/apiserver TestPodSecurityGuard, proves it refuses).
+var PodSecurityEnforced = Rule{
+	ID: "pod-security-enforced",
+	Description: "Every namespace the stack creates enforces Pod Security restricted (istio-system and monitoring-nodes: privileged, " +
+		"for the host agents alone), and an admission policy refuses pods in namespaces that enforce less.",
+	Enforcement: Mandatory,
+	Check: func(s *Stack) []Finding {
+		var out []Finding
+		namespaces := 0
+		for _, r := range s.Resources {
+			if r.Type != typeNamespace {
+				continue
+			}
+			namespaces++
+			name := r.String("metadata.name")
+			labels, _ := r.Input("metadata.labels").(map[string]any)
+			level, _ := labels[podSecurityEnforce].(string)
+			want := orDefault(podSecurityExceptions[name], "restricted")
+			if level != want {
+				out = append(out, Finding{r.URN, fmt.Sprintf("namespace %s enforces Pod Security %q, not %s", name, orDefault(level, "nothing"), want)})
+			}
+		}
+		if namespaces > 0 && !hasType(s, typeVAP) {
+			out = append(out, Finding{"", "no ValidatingAdmissionPolicy keeps pods out of namespaces that enforce no Pod Security level"})
+		}
+		return out
+	},
 }

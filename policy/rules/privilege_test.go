@@ -70,3 +70,29 @@ func TestChartRBACNarrow(t *testing.T) {
 	other := azure(typeHelmRelease, "certs", map[string]any{"chart": "cert-manager", "values": map[string]any{}})
 	assert.Empty(t, ChartRBACNarrow.Check(prodStack(other)))
 }
+
+func TestPodSecurityEnforced(t *testing.T) {
+	level := func(l string) map[string]any { return map[string]any{podSecurityEnforce: l} }
+	guard := k8s(typeVAP, "guard", map[string]any{})
+	// Today's render before issue 23: monitoring privileged (for the node
+	// exporter), istio-ingress baseline, and no guard.
+	before := prodStack(namespace("monitoring", level("privileged")), namespace("istio-ingress", level("baseline")),
+		namespace("istio-system", level("privileged")), namespace("moodle", level("restricted")))
+	got := messages(PodSecurityEnforced.Check(before))
+	assert.ElementsMatch(t, []string{
+		`namespace monitoring enforces Pod Security "privileged", not restricted`,
+		`namespace istio-ingress enforces Pod Security "baseline", not restricted`,
+		"no ValidatingAdmissionPolicy keeps pods out of namespaces that enforce no Pod Security level",
+	}, got)
+
+	after := prodStack(namespace("monitoring", level("restricted")), namespace("istio-ingress", level("restricted")),
+		namespace("istio-system", level("privileged")), namespace("monitoring-nodes", level("privileged")), guard)
+	assert.Empty(t, PodSecurityEnforced.Check(after))
+
+	// An exception holds at its one level only; an unlabelled namespace enforces nothing.
+	odd := prodStack(namespace("monitoring-nodes", level("baseline")), namespace("extra", nil), guard)
+	assert.ElementsMatch(t, []string{
+		`namespace monitoring-nodes enforces Pod Security "baseline", not privileged`,
+		`namespace extra enforces Pod Security "nothing", not restricted`,
+	}, messages(PodSecurityEnforced.Check(odd)))
+}

@@ -37,6 +37,7 @@ func All() []Rule {
 		BackupsSurvive,
 		RoleScopeNarrow,
 		ChartRBACNarrow,
+		PodSecurityEnforced,
 	}
 }
 

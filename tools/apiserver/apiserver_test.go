@@ -63,8 +63,8 @@ var knownWarnings = []knownWarning{
 			"and warns and audits at restricted so that any other pod there is flagged",
 	},
 	{
-		Object: "DaemonSet monitoring/kube-prometheus-stack-prometheus-node-exporter", Contains: `would violate PodSecurity "restricted:latest"`,
-		Why: "node-exporter reads the host (host network and PID namespaces, hostPath /proc, /sys, /): monitoring enforces privileged for it, " +
+		Object: "DaemonSet monitoring-nodes/kube-prometheus-stack-prometheus-node-exporter", Contains: `would violate PodSecurity "restricted:latest"`,
+		Why: "node-exporter reads the host (host network and PID namespaces, hostPath /proc, /sys, /): monitoring-nodes, its namespace alone, enforces privileged for it, " +
 			"and warns and audits at restricted so that any other pod there is flagged",
 	},
 }

@@ -215,8 +215,21 @@ type istiodValues struct {
 	MeshConfig meshConfig `json:"meshConfig"`
 }
 
+// AccessLogFormat is Istio's default access log format (Istio
+// "Envoy Access Logs", default format, 1.30) without the request path:
+// Moodle carries tokens in query strings (password resets, wstoken,
+// tokenpluginfile.php), and Envoy's path operators print them. The
+// request ID ties a line to Apache's, which logs the path without the
+// query (images/moodle/apache.conf).
+const AccessLogFormat = `[%START_TIME%] "%REQ(:METHOD)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% ` +
+	`%CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ` +
+	`%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" ` +
+	`"%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% ` +
+	`%DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%` + "\n"
+
 type meshConfig struct {
 	AccessLogFile         string `json:"accessLogFile"`
+	AccessLogFormat       string `json:"accessLogFormat"`
 	EnablePrometheusMerge bool   `json:"enablePrometheusMerge"`
 	OutboundTrafficPolicy struct {
 		Mode string `json:"mode"`
@@ -263,6 +276,7 @@ func (a *Args) istiod() istiodValues {
 	// The CNI node agent sets up traffic capture: no privileged istio-init.
 	v.CNI.Enabled = true
 	v.MeshConfig.AccessLogFile = "/dev/stdout"
+	v.MeshConfig.AccessLogFormat = AccessLogFormat
 	v.MeshConfig.EnablePrometheusMerge = true
 	// Only declared destinations (ServiceEntries) are reachable.
 	v.MeshConfig.OutboundTrafficPolicy.Mode = "REGISTRY_ONLY"
@@ -629,6 +643,7 @@ func (a *Args) install(ctx *pulumi.Context, name string, after func(...pulumi.Re
 func meshConfigYAML(m meshConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "accessLogFile: %s\n", m.AccessLogFile)
+	fmt.Fprintf(&b, "accessLogFormat: %q\n", m.AccessLogFormat)
 	fmt.Fprintf(&b, "enablePrometheusMerge: %t\n", m.EnablePrometheusMerge)
 	fmt.Fprintf(&b, "outboundTrafficPolicy:\n  mode: %s\n", m.OutboundTrafficPolicy.Mode)
 	fmt.Fprintf(&b, "defaultConfig:\n  proxyMetadata:\n")

@@ -144,3 +144,36 @@ var PodSecurityEnforced = Rule{
 		return out
 	},
 }
+
+// pathOperatorRE matches Envoy access log operators that print the request
+// path with its query string (the default format's
+// %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%) or the Referer, which carries the
+// previous page's.
+var pathOperatorRE = regexp.MustCompile(`(?i)%REQ\([^)]*:PATH\)%|%REQ\(:PATH\)%|%REQ\(REFERER\)%`)
+
+// AccessLogsNoTokens keeps Moodle's URL tokens (password resets, wstoken,
+// tokenpluginfile) out of the mesh's access logs: with access logging on,
+// the format must be set (Istio's default prints the full path) and print
+// neither the path nor the Referer.
+var AccessLogsNoTokens = Rule{
+	ID: "access-logs-no-tokens",
+	Description: "The mesh's access log, when on, has a format that prints neither the request path with its query string " +
+		"nor the Referer: Moodle puts tokens in URLs.",
+	Enforcement: Mandatory,
+	Check: perResource(func(_ *Stack, r Resource) []string {
+		if r.Type != typeHelmRelease || r.String("chart") != "istiod" {
+			return nil
+		}
+		if r.String("values.meshConfig.accessLogFile") == "" {
+			return nil
+		}
+		format := r.String("values.meshConfig.accessLogFormat")
+		switch {
+		case format == "":
+			return []string{fmt.Sprintf("release %s logs access with Istio's default format, which prints the full path and its query string", r.Name)}
+		case pathOperatorRE.MatchString(format):
+			return []string{fmt.Sprintf("release %s's access log format prints %s", r.Name, pathOperatorRE.FindString(format))}
+		}
+		return nil
+	}),
+}

@@ -96,3 +96,28 @@ func TestPodSecurityEnforced(t *testing.T) {
 		`namespace extra enforces Pod Security "nothing", not restricted`,
 	}, messages(PodSecurityEnforced.Check(odd)))
 }
+
+func TestAccessLogsNoTokens(t *testing.T) {
+	istiod := func(mesh map[string]any) Resource {
+		return k8s(typeHelmRelease, "mesh-istiod", map[string]any{"chart": "istiod", "values": map[string]any{"meshConfig": mesh}})
+	}
+	// Today's render before issue 23: access logs on, Istio's default format.
+	got := messages(AccessLogsNoTokens.Check(prodStack(istiod(map[string]any{"accessLogFile": "/dev/stdout"}))))
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], "Istio's default format")
+	for format, bad := range map[string]string{
+		`"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"`: "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+		`%REQ(:path)%`:     "%REQ(:path)%",
+		`"%REQ(REFERER)%"`: "%REQ(REFERER)%",
+		`"%REQ(:METHOD)% %PROTOCOL%" %RESPONSE_CODE% "%REQ(X-REQUEST-ID)%"`: "",
+	} {
+		got := messages(AccessLogsNoTokens.Check(prodStack(istiod(map[string]any{"accessLogFile": "/dev/stdout", "accessLogFormat": format}))))
+		if bad == "" {
+			assert.Empty(t, got, format)
+			continue
+		}
+		require.Len(t, got, 1, format)
+		assert.Contains(t, got[0], bad)
+	}
+	assert.Empty(t, AccessLogsNoTokens.Check(prodStack(istiod(map[string]any{}))), "no access log, nothing to leak")
+}

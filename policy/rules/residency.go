@@ -38,6 +38,7 @@ func All() []Rule {
 		RoleScopeNarrow,
 		ChartRBACNarrow,
 		PodSecurityEnforced,
+		AccessLogsNoTokens,
 	}
 }
 

@@ -368,6 +368,20 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		assert.Regexp(t, `(?m)^haproxy_backend_active_servers\{proxy="mysql-primary"\} 1$`, string(b), "the primary is the one active server")
 		assert.Regexp(t, `(?m)^haproxy_backend_active_servers\{proxy="mysql-replicas"\} 1$`, string(b))
 	})
+	step("Apache logs the path, never the query string or the Referer (tokens)", func(t *testing.T) {
+		before := len(s.apacheL.String())
+		resp, _ := c.do("GET", "/login/forgot_password.php?token=QUERYSECRET7&wstoken=WSSECRET9", nil, map[string]string{
+			"Referer": "https://" + host + "/webservice/pluginfile.php?token=REFERERSECRET3", "X-Request-Id": "req-4f1c",
+		})
+		require.Less(t, resp.StatusCode, 500)
+		require.Eventually(t, func() bool { return strings.Contains(s.apacheL.String()[before:], "req-4f1c") }, 10*time.Second, 100*time.Millisecond,
+			"the request is logged with the gateway's request ID: %s", s.apacheL.String()[before:])
+		logged := s.apacheL.String()[before:]
+		assert.Contains(t, logged, `"GET /login/forgot_password.php HTTP/1.1"`)
+		for _, secret := range []string{"QUERYSECRET7", "WSSECRET9", "REFERERSECRET3", "token="} {
+			assert.NotContains(t, logged, secret)
+		}
+	})
 	step("client address: the gateway's entry, never the client's own", func(t *testing.T) {
 		assert.Equal(t, gatewayClientIP, s.sql("SELECT lastip FROM moodle.mdl_user WHERE username='admin'"))
 		assert.Equal(t, gatewayClientIP, s.sql("SELECT ip FROM moodle.mdl_logstore_standard_log WHERE eventname='\\\\core\\\\event\\\\user_loggedin' ORDER BY id DESC LIMIT 1"))

@@ -2,9 +2,11 @@ package infra
 
 import (
 	"fmt"
+	"maps"
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -89,6 +91,16 @@ func (v *validator) alerting(c *Config) {
 	if e, err := ParseEndpoint(c.SMTPHost); err == nil && submissionPorts[e.Port] && c.SMTPUsername == "" {
 		v.fail("smtpUsername", "is empty, but smtpHost %q is a message submission port, where the relay refuses mail from a client that has not logged in (RFC 6409 4.3; Exchange Online answers 530 5.7.57): "+
 			"every alert and every Moodle mail would fail. Set smtpUsername and a secret smtpPassword (for example an Azure Communication Services SMTP username on smtp.azurecomm.net:587), or use a relay that accepts this cluster without a login", c.SMTPHost)
+	}
+	// Learners' mail (password resets, notifications) carries personal
+	// data: in prod the relay must keep it inside the stack's boundary.
+	if c.SMTPHost != "" && c.SMTPDataLocation != "" && !slices.Contains(dataLocationNames(), c.SMTPDataLocation) {
+		v.fail("smtpDataLocation", "%q is neither an Azure Communication Services data location (%s) nor a residency boundary code",
+			c.SMTPDataLocation, strings.Join(slices.Sorted(maps.Keys(ACSDataLocations)), ", "))
+	} else if c.SMTPHost != "" && c.Environment == Prod && c.SMTPDataLocation == "" {
+		v.fail("smtpDataLocation", "is empty: in prod, say where the relay %q keeps learners' mail (its Azure Communication Services data location, e.g. Europe, or a boundary code), so that it is checked against residency %q", c.SMTPHost, c.Residency)
+	} else if c.SMTPHost != "" && c.SMTPDataLocation != "" && !DataLocationWithin(c.SMTPDataLocation, c.Residency) {
+		v.fail("smtpDataLocation", "%q lies outside the stack's residency boundary %q: learners' mail would leave it; use a relay (an ACS resource) with a data location inside %q", c.SMTPDataLocation, c.Residency, c.Residency)
 	}
 	https := func(key, value string) (*url.URL, bool) {
 		if value == "" {

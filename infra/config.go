@@ -127,6 +127,12 @@ type Config struct {
 	DNSTTLSeconds        int
 	// DNSCAAIssuers are the CAs the site's CAA record allows (dnsCaaIssuers).
 	DNSCAAIssuers []string
+	// MathJaxURL is the site's own copy of MathJax (mathJaxUrl); empty:
+	// the MathJax filter is disabled.
+	MathJaxURL string
+	// SMTPDataLocation is where the mail relay keeps what it sends
+	// (smtpDataLocation): an Azure Communication Services data location.
+	SMTPDataLocation string
 
 	IstioMode          string
 	IstioAddonRevision string
@@ -435,6 +441,7 @@ func (c *Config) stringFields() map[string]*string {
 		"dnsServiceIp": &c.DNSServiceIP, "moodleImage": &c.MoodleImage, "containerRegistryId": &c.ContainerRegistryID, "mysqlImage": &c.MysqlImage,
 		"mysqlProxyImage": &c.MysqlProxyImage, "redisClusterImage": &c.RedisClusterImage,
 		"redisImage": &c.RedisImage, "nameSuffix": &c.NameSuffix, "upgradeChannel": &c.UpgradeChannel,
+		"smtpDataLocation": &c.SMTPDataLocation, "mathJaxUrl": &c.MathJaxURL,
 		"pluginMode": &c.PluginMode, "dnsZoneName": &c.DNSZoneName, "dnsZoneResourceGroup": &c.DNSZoneResourceGroup,
 		"istioVersion": &c.IstioVersion, "istioMode": &c.IstioMode, "istioAddonRevision": &c.IstioAddonRevision, "certManagerVersion": &c.CertManagerVersion, "acmeEmail": &c.ACMEEmail,
 		"acmeChallenge": &c.ACMEChallenge, "acmeEnvironment": &c.ACMEEnvironment,

@@ -27,6 +27,7 @@ func valid(env string) map[string]string {
 		m["alertEmails"] = `["oncall@example.com"]`
 		m["smtpHost"], m["smtpFrom"] = "smtp.example.com:587", "alerts@example.com"
 		m["smtpUsername"], m["smtpPassword"] = "alerts", "s3cret"
+		m["smtpDataLocation"] = "Europe"
 		m["alertPagerDutyRoutingKey"] = "0123456789abcdef0123456789ABCDEF"
 		m["alertHeartbeatUrl"] = "https://hc-ping.example.com/5f2a"
 		m["aksAdminGroupObjectIds"] = `["6f1c3b1e-8a52-4c2e-9d0e-1b2a3c4d5e6f"]`
@@ -76,7 +77,7 @@ func TestLoadAppliesEnvironmentDefaults(t *testing.T) {
 
 func TestLoadProdInZonelessRegionFallsBackToLRS(t *testing.T) {
 	v := valid("prod")
-	v["region"], v["residency"] = "northcentralus", "us"
+	v["region"], v["residency"], v["smtpDataLocation"] = "northcentralus", "us", "United States"
 	c, err := load(t, v)
 	require.NoError(t, err)
 	assert.Empty(t, c.Zones)

@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -116,6 +117,15 @@ func (c *Config) Validate() []error {
 	v.moodle(c)
 	v.certificates(c)
 	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)
+	if c.MathJaxURL != "" {
+		u, err := url.Parse(c.MathJaxURL)
+		switch {
+		case err != nil || u.Scheme != "https" || u.Hostname() == "":
+			v.fail("mathJaxUrl", "%q is not an https:// URL with a host", c.MathJaxURL)
+		case c.Environment == Prod && u.Hostname() != c.Hostname:
+			v.fail("mathJaxUrl", "%q is served by %s, not the site (%s): every learner's browser would send its address and page there; serve MathJax from the site or leave mathJaxUrl empty (filter off)", c.MathJaxURL, u.Hostname(), c.Hostname)
+		}
+	}
 	for _, ca := range c.DNSCAAIssuers {
 		if !CAAIssuerRE.MatchString(ca) {
 			v.fail("dnsCaaIssuers", "%q is not a CA's domain name (e.g. letsencrypt.org; RFC 8659 §4.2)", ca)

@@ -49,6 +49,7 @@ func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 		DataClaim:        MoodledataShare,
 		AddonsClaim:      addons,
 		DefaultLanguage:  cfg.DefaultLanguage,
+		MathJaxURL:       cfg.MathJaxURL,
 		LanguagePacks:    cfg.LanguagePacks,
 		SiteName:         cfg.SiteName,
 		AdminEmail:       cfg.AdminEmail,

@@ -80,6 +80,10 @@ type Args struct {
 	// LanguagePacks are the packs the site offers; the upgrade Job checks
 	// the image has them (images/moodle/language-packs.txt; infra checks it first).
 	LanguagePacks []string
+	// MathJaxURL is where the MathJax filter loads MathJax from (the
+	// site's own copy); empty: the upgrade Job disables the filter, which
+	// would otherwise load it from a global CDN in learners' browsers.
+	MathJaxURL string
 	// SiteName and AdminEmail are used when an empty database is installed.
 	SiteName, AdminEmail string
 	// Maintenance puts the site in maintenance mode.
@@ -226,6 +230,9 @@ func (a *Args) env() corev1.EnvVarArray {
 		pods.Value("MOODLE_LANG", a.DefaultLanguage),
 		pods.Value("MOODLE_PLUGIN_MODE", a.PluginMode),
 		pods.Value("PHP_OPCACHE_VALIDATE_TIMESTAMPS", validate),
+	}
+	if a.MathJaxURL != "" {
+		env = append(env, pods.Value("MOODLE_MATHJAX_URL", a.MathJaxURL))
 	}
 	if a.SMTPHost != "" {
 		env = append(env, pods.Value("MOODLE_SMTP_HOST", a.SMTPHost), pods.Value("MOODLE_SMTP_FROM", a.SMTPFrom))

@@ -139,6 +139,13 @@ if (getenv('MOODLE_SMTP_HOST')) {
 $CFG->langotherroot = '/var/www/langpacks';
 $CFG->lang = moodle_env('MOODLE_LANG', 'en');
 
+// MathJax only from where MOODLE_MATHJAX_URL says (the site's own copy);
+// without it filters.php disables the filter, which would otherwise load
+// MathJax from a global CDN in every learner's browser.
+if (getenv('MOODLE_MATHJAX_URL')) {
+    $CFG->forced_plugin_settings['filter_mathjaxloader']['httpsurl'] = getenv('MOODLE_MATHJAX_URL');
+}
+
 // Cron runs as a Kubernetes CronJob; never from the browser.
 $CFG->cronclionly = true;
 // Plugins come from the image unless pluginMode is "share".

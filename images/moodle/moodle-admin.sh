@@ -81,6 +81,7 @@ upgrade() {
   # The site language is set in config.php for every pod (not with cfg.php,
   # which refuses a setting that config.php sets).
   $php "$lib/configure-caches.php"
+  $php "$lib/filters.php"
   $php "$code/admin/cli/purge_caches.php"
   if [ "${MOODLE_MAINTENANCE:-0}" = "1" ]; then
     maintenance on

@@ -178,6 +178,10 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		assert.Contains(t, out, "installing an empty database at 4.5.6 (Build: 20250811)")
 		assert.Contains(t, out, "configure-caches: added store redis-cache")
 		assert.NoFileExists(t, s.path("/moodledata/climaintenance.html"), "the site is not left in maintenance")
+		// Installation turns the MathJax filter on (loading from a global
+		// CDN); without mathJaxUrl the Job disables it site-wide (-9999).
+		assert.Contains(t, out, "filters: MathJax disabled (no MOODLE_MATHJAX_URL)")
+		assert.Equal(t, "-9999", s.sql("SELECT active FROM moodle.mdl_filter_active WHERE filter='mathjaxloader' AND contextid=1"))
 	})
 	step("upgrade Job again is a no-op upgrade (exit 0)", func(t *testing.T) {
 		out, code := s.runContainer(upgrade, 10*time.Minute)
@@ -238,6 +242,7 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		resp, body := c.get("/")
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.Contains(t, body, "https://"+host+"/", "links use the one wwwroot")
+		assert.NotContains(t, body, "cdn.jsdelivr.net", "no third-party script for learners' browsers (MathJax off)")
 		assert.NotContains(t, body, "http://"+host+"/", "no plain-http links behind the TLS gateway")
 	})
 	step("integrations: a web service call with the site's host answers, with the Service's own host Moodle redirects", func(t *testing.T) {

@@ -126,7 +126,18 @@ func TestPipelineRunsInsideEachRegion(t *testing.T) {
 		return string(b)
 	}
 	preview, up, drift := read("preview.yml"), read("up.yml"), read("drift.yml")
-	assert.Contains(t, preview, "name: mdp-moodle-${{ parameters.stack }}-preview")
+	assert.Contains(t, preview, "name: mdp-moodle-${{ parameters.stack }}-${{ parameters.pool }}")
+	// Pull requests preview on the pools whose Approvals check holds
+	// unreviewed code away from the identity that decrypts prod's state
+	// (issue 23); main's previews (up, drift) on the main-only pools.
+	assert.NotContains(t, up, "pool: pr-preview")
+	assert.NotContains(t, drift, "pool: pr-preview")
+	pipeline, err := os.ReadFile(filepath.Join(root, "azure-pipelines.yml"))
+	require.NoError(t, err)
+	for _, stack := range stackFiles(t) {
+		assert.Regexp(t, `(?s)- stage: preview_[a-z_]+\n.*?eq\(variables\['Build.Reason'\], 'PullRequest'\)\).*?stack: `+regexp.QuoteMeta(stack)+`\n\s+pool: pr-preview\n`,
+			string(pipeline), "%s: the pull request's preview runs on its pr-preview pool", stack)
+	}
 	assert.Contains(t, preview, "clientId: $(PREVIEW_CLIENT_ID)")
 	assert.Contains(t, preview, "task.uploadsummary")
 	assert.Contains(t, up, "name: mdp-moodle-${{ parameters.stack }}-deploy")
@@ -148,6 +159,7 @@ func TestPipelineSetUpIsDocumented(t *testing.T) {
 		"az repos policy build create",                                          // build validation on Azure Repos
 		"Microsoft.DevOpsInfrastructure/pools", "pipelines/bootstrap/pool.json", // agents in each region
 		"mdp-moodle-<stack>-preview", "mdp-moodle-<stack>-deploy",
+		"mdp-moodle-<stack>-pr-preview", "**Approvals** check", // unreviewed code never decrypts prod's state
 		"Branch control",           // deploy pools and environments: main only
 		"Exclusive lock",           // one deployment per environment at a time
 		"Storage Blob Data Reader", // preview identity: state read-only

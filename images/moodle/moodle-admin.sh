@@ -77,6 +77,8 @@ upgrade() {
     $php "$code/admin/cli/install_database.php" --agree-license --lang="${MOODLE_LANG:-en}" \
       --adminuser=admin --adminpass="${MOODLE_ADMIN_PASSWORD}" --adminemail="${MOODLE_ADMIN_EMAIL}" \
       --fullname="${MOODLE_SITE_NAME}" --shortname="${MOODLE_SITE_SHORTNAME}"
+    # The generated password is in the stack's state: it must not stay valid.
+    $php "$lib/seal-admin.php"
   fi
   # The site language is set in config.php for every pod (not with cfg.php,
   # which refuses a setting that config.php sets).

@@ -68,6 +68,10 @@ func newClient(t *testing.T, port int, host string) *client {
 }
 
 // do sends one request; the cookie jar is keyed by the public URL.
+// breakGlassPassword is what the test sets with reset_password.php, as an
+// operator would after the upgrade Job sealed the installation's password.
+const breakGlassPassword = "Break-glass-4f1c-e2e!"
+
 func (c *client) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
 	c.t.Helper()
 	var body io.Reader
@@ -176,6 +180,7 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		out, code := s.runContainer(upgrade, 20*time.Minute)
 		require.Equal(t, 0, code, out)
 		assert.Contains(t, out, "installing an empty database at 4.5.6 (Build: 20250811)")
+		assert.Contains(t, out, "seal-admin: the installation's admin password no longer opens the site")
 		assert.Contains(t, out, "configure-caches: added store redis-cache")
 		assert.NoFileExists(t, s.path("/moodledata/climaintenance.html"), "the site is not left in maintenance")
 		// Installation turns the MathJax filter on (loading from a global
@@ -275,13 +280,28 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)
 		assert.Contains(t, body, `"errorcode":`, "the web service itself answers (here: the token is refused)")
 	})
+	step("the installation's admin password is refused; the break-glass reset opens the site", func(t *testing.T) {
+		login := func(password string) (*http.Response, string) {
+			resp, body := c.get("/login/index.php")
+			require.Equal(t, http.StatusOK, resp.StatusCode, body)
+			m := logintoken.FindStringSubmatch(body)
+			require.NotNil(t, m, "the login form has a logintoken")
+			return c.do("POST", "/login/index.php", url.Values{"username": {"admin"}, "password": {password}, "logintoken": {m[1]}}, nil)
+		}
+		// The password the program generated (and Pulumi's state holds).
+		resp, _ := login(s.secrets["moodle-admin"]["password"])
+		assert.NotContains(t, resp.Header.Get("Location"), "testsession=", "the state's admin password no longer logs in")
+		out, err := s.nsCmd(wwwDataUID, s.env(moodleC), "php", "/var/www/moodle/admin/cli/reset_password.php",
+			"--username=admin", "--password="+breakGlassPassword, "--ignore-password-policy").CombinedOutput()
+		require.NoError(t, err, "the README's break-glass command: %s", out)
+	})
 	step("admin login", func(t *testing.T) {
 		resp, body := c.get("/login/index.php")
 		require.Equal(t, http.StatusOK, resp.StatusCode, body)
 		m := logintoken.FindStringSubmatch(body)
 		require.NotNil(t, m, "the login form has a logintoken")
 		resp, body = c.do("POST", "/login/index.php", url.Values{
-			"username": {"admin"}, "password": {s.secrets["moodle-admin"]["password"]}, "logintoken": {m[1]},
+			"username": {"admin"}, "password": {breakGlassPassword}, "logintoken": {m[1]},
 		}, nil)
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 		// Moodle's session test follows an accepted login.

@@ -127,6 +127,14 @@ type Config struct {
 	DNSTTLSeconds        int
 	// DNSCAAIssuers are the CAs the site's CAA record allows (dnsCaaIssuers).
 	DNSCAAIssuers []string
+	// AuditLogs sends the cluster's audit log and the storage accounts'
+	// data access to a Log Analytics workspace in the region (auditLogs);
+	// AuditLogRetentionDays is how long it keeps them.
+	AuditLogs             bool
+	AuditLogRetentionDays int
+	// DefenderForContainers and AzurePolicyAddon turn on AKS's Defender
+	// profile and Azure Policy add-on (defenderForContainers, azurePolicyAddon).
+	DefenderForContainers, AzurePolicyAddon bool
 	// MathJaxURL is the site's own copy of MathJax (mathJaxUrl); empty:
 	// the MathJax filter is disabled.
 	MathJaxURL string
@@ -274,6 +282,17 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.strs("aksAdminGroupObjectIds", &c.AKSAdminGroupObjectIDs)
 	r.int("dnsTtlSeconds", &c.DNSTTLSeconds)
 	r.strs("dnsCaaIssuers", &c.DNSCAAIssuers)
+	prodDefault := c.Environment == Prod
+	c.AuditLogs = r.onOff("auditLogs", prodDefault)
+	c.DefenderForContainers = r.onOff("defenderForContainers", prodDefault)
+	c.AzurePolicyAddon = r.onOff("azurePolicyAddon", prodDefault)
+	r.int("auditLogRetentionDays", &c.AuditLogRetentionDays)
+	if c.AuditLogRetentionDays == 0 {
+		c.AuditLogRetentionDays = 30
+		if prodDefault {
+			c.AuditLogRetentionDays = 365
+		}
+	}
 	r.object("policyEnforcement", &c.PolicyEnforcement)
 	r.object("migration", &c.Migration)
 	r.object("databaseMove", &c.DatabaseMove)
@@ -504,6 +523,24 @@ func (r *reader) str(key string, dst *string) bool {
 		*dst = v
 	}
 	return ok
+}
+
+// onOff reads an "auto", "on" or "off" key; auto is the environment's
+// default.
+func (r *reader) onOff(key string, auto bool) bool {
+	v, ok := r.raw(key)
+	switch strings.TrimSpace(v) {
+	case "on":
+		return true
+	case "off":
+		return false
+	case "auto":
+		return auto
+	}
+	if ok {
+		r.fail(key, "%q is not allowed; allowed: auto, on, off", v)
+	}
+	return auto
 }
 
 func (r *reader) int(key string, dst *int) {

@@ -82,3 +82,24 @@ func TestMathJaxURL(t *testing.T) {
 	_, err = load(t, d)
 	assert.NoError(t, err, "dev may try a CDN")
 }
+
+func TestAuditSwitches(t *testing.T) {
+	prod, err := load(t, valid("prod"))
+	require.NoError(t, err)
+	assert.True(t, prod.AuditLogs && prod.DefenderForContainers && prod.AzurePolicyAddon, "prod: all on by default")
+	assert.Equal(t, 365, prod.AuditLogRetentionDays)
+	dev, err := load(t, valid("dev"))
+	require.NoError(t, err)
+	assert.False(t, dev.AuditLogs || dev.DefenderForContainers || dev.AzurePolicyAddon, "dev: off by default")
+
+	v := valid("dev")
+	v["defenderForContainers"] = "on"
+	_, err = load(t, v)
+	assert.ErrorContains(t, err, Project+":defenderForContainers: is on but auditLogs is off")
+	v["auditLogs"], v["auditLogRetentionDays"] = "on", "3000"
+	_, err = load(t, v)
+	assert.ErrorContains(t, err, Project+":auditLogRetentionDays: 3000 is out of range; allowed: 30 to 730")
+	v["auditLogs"] = "yes"
+	_, err = load(t, v)
+	assert.ErrorContains(t, err, Project+`:auditLogs: "yes" is not allowed; allowed: auto, on, off`)
+}

@@ -125,6 +125,12 @@ func (n Names) DiskResourceGroup() string {
 	return truncate(n.ResourceGroup(), 84) + "-disks"
 }
 
+// LogWorkspace is the stack's Log Analytics workspace (audit trail), e.g.
+// "log-moodle-prod-eastus2" (4-63 letters, digits and '-').
+func (n Names) LogWorkspace() string {
+	return truncate(fmt.Sprintf("log-moodle-%s-%s", n.Slug, n.reg), 63)
+}
+
 // IngressIP is the ingress gateway's public IP, e.g. "pip-moodle-prod-eastus2-ingress".
 func (n Names) IngressIP() string {
 	return truncate(fmt.Sprintf("pip-moodle-%s-%s", n.Slug, n.reg), 72) + "-ingress"

@@ -117,6 +117,12 @@ func (c *Config) Validate() []error {
 	v.moodle(c)
 	v.certificates(c)
 	v.between("dnsTtlSeconds", c.DNSTTLSeconds, 60, 86400)
+	if c.AuditLogs {
+		v.between("auditLogRetentionDays", c.AuditLogRetentionDays, 30, 730)
+	}
+	if c.DefenderForContainers && !c.AuditLogs {
+		v.fail("defenderForContainers", "is on but auditLogs is off: Defender reports to the audit workspace; turn auditLogs on, or defenderForContainers off")
+	}
 	if c.MathJaxURL != "" {
 		u, err := url.Parse(c.MathJaxURL)
 		switch {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fieldcert/moodle-aks/components/aks"
+	"github.com/fieldcert/moodle-aks/components/audit"
 	"github.com/fieldcert/moodle-aks/components/dns"
 	"github.com/fieldcert/moodle-aks/components/identity"
 	"github.com/fieldcert/moodle-aks/components/network"
@@ -29,6 +30,27 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the region's resource group: %w", err)
+	}
+
+	// The audit trail, in the stack's region: first, so that the cluster's
+	// Defender profile can name its workspace.
+	var trail *audit.Trail
+	if cfg.AuditLogs {
+		trail, err = audit.New(ctx, "audit", &audit.Args{
+			ResourceGroupName: rg.Name,
+			Location:          cfg.Region,
+			Name:              names.LogWorkspace(),
+			RetentionDays:     cfg.AuditLogRetentionDays,
+			Protect:           prod,
+			Tags:              tags,
+		}, r.azure)
+		if err != nil {
+			return fmt.Errorf("creating the audit trail: %w", err)
+		}
+	}
+	var defenderWorkspace pulumi.StringInput
+	if cfg.DefenderForContainers {
+		defenderWorkspace = trail.WorkspaceID
 	}
 
 	// The data disks' own group (MySQL, Redis): AKS deletes the node
@@ -106,6 +128,8 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		Protect:              prod,
 		SubscriptionID:       subscription,
 		Tags:                 tags,
+		DefenderWorkspaceID:  defenderWorkspace,
+		AzurePolicy:          cfg.AzurePolicyAddon,
 	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the AKS cluster: %w", err)
@@ -148,6 +172,19 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 	}, r.azure)
 	if err != nil {
 		return fmt.Errorf("creating the backup store: %w", err)
+	}
+
+	if trail != nil {
+		service := func(id pulumi.IDOutput, svc string) pulumi.StringInput {
+			return pulumi.Sprintf("%s/%s/default", id, svc)
+		}
+		if err := trail.Send(ctx, "audit",
+			audit.Source{Name: "cluster", ResourceURI: cluster.ID.ToStringOutput(), Categories: audit.ClusterCategories},
+			audit.Source{Name: "backups-blobs", ResourceURI: service(backups.AccountID, "blobServices"), Categories: audit.StorageCategories},
+			audit.Source{Name: "files-shares", ResourceURI: service(files.AccountID, "fileServices"), Categories: audit.StorageCategories},
+		); err != nil {
+			return err
+		}
 	}
 
 	// Workload identities: each federated with one service account and

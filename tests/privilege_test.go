@@ -42,3 +42,25 @@ func TestEachRegionWritesOnlyItsOwnChallenge(t *testing.T) {
 	}
 	assert.NotEqual(t, scopes["prod"], scopes["prod-eu"])
 }
+
+// TestAuditTrailPerEnvironment: prod sends its audit logs to a workspace in
+// its own region and runs Defender and Azure Policy; dev, by default, none.
+func TestAuditTrailPerEnvironment(t *testing.T) {
+	for _, s := range []string{"prod", "prod-eu"} {
+		rec := runStack(t, s, "")
+		rg := rec.OfType("azure-native:resources:ResourceGroup")[0]
+		ws := rec.OfType("azure-native:operationalinsights:Workspace")
+		require.Len(t, ws, 1, s)
+		assert.Equal(t, rg.String("location"), ws[0].String("location"), "%s: the audit log stays in the region", s)
+		assert.Len(t, rec.OfType("azure-native:insights:DiagnosticSetting"), 3, "%s: the cluster and both storage accounts", s)
+		st, err := rules.StackFromResources(rec.Resources())
+		require.NoError(t, err)
+		assert.Empty(t, rules.AuditTrail.Check(st), s)
+	}
+	dev := runStack(t, "dev", "")
+	assert.Empty(t, dev.OfType("azure-native:operationalinsights:Workspace"))
+	c := dev.OfType("azure-native:containerservice/v20241001:ManagedCluster")
+	require.Len(t, c, 1)
+	assert.Nil(t, c[0].Input("securityProfile.defender"))
+	assert.Equal(t, false, c[0].Input("addonProfiles.azurepolicy.enabled"))
+}

@@ -125,6 +125,12 @@ type Args struct {
 	SubscriptionID pulumi.StringInput
 	// Tags go on every Azure resource (required: infra.Tags).
 	Tags map[string]string
+	// DefenderWorkspaceID, when set, turns on the Microsoft Defender
+	// profile (runtime threat detection), reporting to that Log Analytics
+	// workspace.
+	DefenderWorkspaceID pulumi.StringInput
+	// AzurePolicy turns on the Azure Policy add-on (Gatekeeper).
+	AzurePolicy bool
 }
 
 // Cluster is the AKS cluster with its pools, identity and provider.
@@ -417,8 +423,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		DisableLocalAccounts:   pulumi.Bool(a.DisableLocalAccounts),
 		ApiServerAccessProfile: api,
 		OidcIssuerProfile:      &cs.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
-		SecurityProfile: &cs.ManagedClusterSecurityProfileArgs{
-			WorkloadIdentity: &cs.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
+		SecurityProfile:        securityProfile(a.DefenderWorkspaceID),
+		// Sent always, so that turning the add-on off is a change AKS sees.
+		AddonProfiles: cs.ManagedClusterAddonProfileMap{
+			"azurepolicy": cs.ManagedClusterAddonProfileArgs{Enabled: pulumi.Bool(a.AzurePolicy)},
 		},
 		StorageProfile: &cs.ManagedClusterStorageProfileArgs{
 			DiskCSIDriver:      &cs.ManagedClusterStorageProfileDiskCSIDriverArgs{Enabled: pulumi.Bool(true)},
@@ -574,4 +582,20 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("registering outputs of aks cluster %q: %w", name, err)
 	}
 	return c, nil
+}
+
+// securityProfile is workload identity, and with a workspace Microsoft
+// Defender's threat detection (securityProfile.defender:
+// https://learn.microsoft.com/azure/defender-for-cloud/defender-for-containers-enable).
+func securityProfile(defenderWorkspace pulumi.StringInput) *cs.ManagedClusterSecurityProfileArgs {
+	p := &cs.ManagedClusterSecurityProfileArgs{
+		WorkloadIdentity: &cs.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
+	}
+	if defenderWorkspace != nil {
+		p.Defender = &cs.ManagedClusterSecurityProfileDefenderArgs{
+			LogAnalyticsWorkspaceResourceId: defenderWorkspace,
+			SecurityMonitoring:              &cs.ManagedClusterSecurityProfileDefenderSecurityMonitoringArgs{Enabled: pulumi.Bool(true)},
+		}
+	}
+	return p
 }

@@ -177,3 +177,91 @@ var AccessLogsNoTokens = Rule{
 		return nil
 	}),
 }
+
+const (
+	typeDiagnosticSetting = "azure-native:insights:DiagnosticSetting"
+	typeLogWorkspace      = "azure-native:operationalinsights:Workspace"
+	typeManagedCluster    = "azure-native:containerservice:ManagedCluster"
+	typeStorageAccount    = "azure-native:storage:StorageAccount"
+)
+
+// auditCategories are the log categories that make an audit trail, per
+// kind of resource (components/audit).
+var auditCategories = map[string][]string{
+	typeManagedCluster: {"kube-audit-admin"},
+	typeStorageAccount: {"StorageRead", "StorageWrite", "StorageDelete"},
+}
+
+// AuditTrail requires, in prod, that every cluster and storage account
+// sends its audit logs to a Log Analytics workspace of the stack's own
+// region, and that the cluster runs Defender and the Azure Policy add-on
+// (issue 23: without them a breach could be neither detected nor scoped).
+// A diagnostic setting is tied to its resource and workspace by its
+// dependencies, which a preview knows before any ID exists.
+var AuditTrail = Rule{
+	ID: "audit-trail",
+	Description: "In prod, the AKS cluster (kube-audit-admin) and every storage account (StorageRead, StorageWrite, StorageDelete) " +
+		"send their logs to a Log Analytics workspace in the stack's region, and the cluster runs Microsoft Defender and the Azure Policy add-on.",
+	Enforcement: Mandatory,
+	Check: func(s *Stack) []Finding {
+		if s.Environment != "prod" {
+			return nil
+		}
+		workspaces := map[string]bool{} // URN -> in the stack's region
+		for _, r := range s.Resources {
+			if isAzure(r) && BaseType(r.Type) == typeLogWorkspace {
+				workspaces[r.URN] = normalizeLocation(r.String("location")) == s.Region
+			}
+		}
+		// resource URN -> categories sent to a workspace in the region
+		sent := map[string]map[string]bool{}
+		for _, r := range s.Resources {
+			if !isAzure(r) || BaseType(r.Type) != typeDiagnosticSetting {
+				continue
+			}
+			inRegion := false
+			for _, d := range r.Dependencies {
+				inRegion = inRegion || workspaces[d]
+			}
+			if !inRegion {
+				continue
+			}
+			logs, _ := r.Input("logs").([]any)
+			for _, d := range r.Dependencies {
+				for _, l := range logs {
+					m, _ := l.(map[string]any)
+					if cat, _ := m["category"].(string); cat != "" && m["enabled"] == true {
+						if sent[d] == nil {
+							sent[d] = map[string]bool{}
+						}
+						sent[d][cat] = true
+					}
+				}
+			}
+		}
+		var out []Finding
+		for _, r := range s.Resources {
+			if !isAzure(r) {
+				continue
+			}
+			want, ok := auditCategories[BaseType(r.Type)]
+			if !ok {
+				continue
+			}
+			for _, cat := range want {
+				if !sent[r.URN][cat] {
+					out = append(out, Finding{r.URN, fmt.Sprintf("%s %q sends no %s log to a Log Analytics workspace in %s", BaseType(r.Type), r.Name, cat, s.Region)})
+				}
+			}
+			if BaseType(r.Type) == typeManagedCluster {
+				if r.Input("securityProfile.defender.securityMonitoring.enabled") != true {
+					out = append(out, Finding{r.URN, fmt.Sprintf("cluster %q runs without Microsoft Defender (securityProfile.defender)", r.Name)})
+				}
+				if r.Input("addonProfiles.azurepolicy.enabled") != true {
+					out = append(out, Finding{r.URN, fmt.Sprintf("cluster %q runs without the Azure Policy add-on (addonProfiles.azurepolicy)", r.Name)})
+				}
+			}
+		}
+		return out
+	},
+}

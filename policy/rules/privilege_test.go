@@ -121,3 +121,50 @@ func TestAccessLogsNoTokens(t *testing.T) {
 	}
 	assert.Empty(t, AccessLogsNoTokens.Check(prodStack(istiod(map[string]any{}))), "no access log, nothing to leak")
 }
+
+func TestAuditTrail(t *testing.T) {
+	cluster := clusterWith(func(in map[string]any) {
+		in["securityProfile"] = map[string]any{"defender": map[string]any{"securityMonitoring": map[string]any{"enabled": true}}}
+		in["addonProfiles"] = map[string]any{"azurepolicy": map[string]any{"enabled": true}}
+	})
+	backups := azure("azure-native:storage:StorageAccount", "backups-account", map[string]any{"location": "eastus2"})
+	workspace := azure("azure-native:operationalinsights:Workspace", "audit-workspace", map[string]any{"location": "eastus2"})
+	diag := func(name string, on Resource, ws Resource, cats ...string) Resource {
+		var logs []any
+		for _, c := range cats {
+			logs = append(logs, map[string]any{"category": c, "enabled": true})
+		}
+		r := azure("azure-native:insights:DiagnosticSetting", name, map[string]any{"logs": logs})
+		r.Dependencies = []string{on.URN, ws.URN}
+		return r
+	}
+	good := []Resource{cluster, backups, workspace,
+		diag("c", cluster, workspace, "kube-audit-admin", "guard"),
+		diag("b", backups, workspace, "StorageRead", "StorageWrite", "StorageDelete")}
+	assert.Empty(t, AuditTrail.Check(prodStack(good...)))
+	assert.Empty(t, AuditTrail.Check(devStack(cluster, backups)), "dev may go without")
+
+	// Today's render before issue 23: no workspace, no settings, no
+	// Defender, no Azure Policy add-on.
+	bare := clusterWith(nil)
+	got := messages(AuditTrail.Check(prodStack(bare, backups)))
+	assert.ElementsMatch(t, []string{
+		`azure-native:containerservice:ManagedCluster "aks-cluster" sends no kube-audit-admin log to a Log Analytics workspace in eastus2`,
+		`cluster "aks-cluster" runs without Microsoft Defender (securityProfile.defender)`,
+		`cluster "aks-cluster" runs without the Azure Policy add-on (addonProfiles.azurepolicy)`,
+		`azure-native:storage:StorageAccount "backups-account" sends no StorageRead log to a Log Analytics workspace in eastus2`,
+		`azure-native:storage:StorageAccount "backups-account" sends no StorageWrite log to a Log Analytics workspace in eastus2`,
+		`azure-native:storage:StorageAccount "backups-account" sends no StorageDelete log to a Log Analytics workspace in eastus2`,
+	}, got)
+
+	// A workspace in another region does not count; nor does a setting
+	// without the delete log.
+	abroad := azure("azure-native:operationalinsights:Workspace", "eu-workspace", map[string]any{"location": "westeurope"})
+	got = messages(AuditTrail.Check(prodStack(cluster, backups, workspace, abroad,
+		diag("c", cluster, abroad, "kube-audit-admin"),
+		diag("b", backups, workspace, "StorageRead", "StorageWrite"))))
+	assert.ElementsMatch(t, []string{
+		`azure-native:containerservice:ManagedCluster "aks-cluster" sends no kube-audit-admin log to a Log Analytics workspace in eastus2`,
+		`azure-native:storage:StorageAccount "backups-account" sends no StorageDelete log to a Log Analytics workspace in eastus2`,
+	}, got)
+}

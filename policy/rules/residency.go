@@ -39,6 +39,7 @@ func All() []Rule {
 		ChartRBACNarrow,
 		PodSecurityEnforced,
 		AccessLogsNoTokens,
+		AuditTrail,
 	}
 }
 

@@ -83,6 +83,10 @@ type Config struct {
 	SystemPool            NodePool
 	UserPool              NodePool
 	JobsPool              JobsPool
+	// IntegrationsPool is a pool of its own for the third-party
+	// integrations (integrationsPool): their code never shares a node with
+	// the upgrade, cron or backup Jobs and their credentials.
+	IntegrationsPool JobsPool
 
 	UpgradeChannel              string
 	MaintenanceWindow           MaintenanceWindow
@@ -276,6 +280,7 @@ func LoadAt(project, stack string, src Source, today time.Time) (*Config, error)
 	r.object("systemPool", &c.SystemPool)
 	r.object("userPool", &c.UserPool)
 	r.object("jobsPool", &c.JobsPool)
+	r.object("integrationsPool", &c.IntegrationsPool)
 	r.object("maintenanceWindow", &c.MaintenanceWindow)
 	r.strs("apiServerAuthorizedIpRanges", &c.APIServerAuthorizedIPRanges)
 	r.bool("privateCluster", &c.PrivateCluster)
@@ -422,6 +427,7 @@ func (c *Config) applyDefaults() {
 		c.SystemPool = NodePool{VMSize: "Standard_D4s_v5", MinCount: 3, MaxCount: 5}
 		c.UserPool = NodePool{VMSize: "Standard_D8s_v5", MinCount: 3, MaxCount: 30}
 		c.JobsPool = JobsPool{Enabled: true, NodePool: NodePool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 5}}
+		c.IntegrationsPool = JobsPool{Enabled: true, NodePool: NodePool{VMSize: "Standard_D2s_v5", MinCount: 0, MaxCount: 3}}
 		c.WebMinReplicas, c.WebMaxReplicas = 3, 60
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 1024, 256, 35
 		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 2000, 16384, 1024
@@ -438,6 +444,7 @@ func (c *Config) applyDefaults() {
 		c.SystemPool = NodePool{VMSize: "Standard_D2s_v5", MinCount: 1, MaxCount: 2}
 		c.UserPool = NodePool{VMSize: "Standard_D4s_v5", MinCount: 1, MaxCount: 3}
 		c.JobsPool = JobsPool{Enabled: false, NodePool: NodePool{VMSize: "Standard_D4s_v5", MinCount: 0, MaxCount: 3}}
+		c.IntegrationsPool = JobsPool{Enabled: false, NodePool: NodePool{VMSize: "Standard_D2s_v5", MinCount: 0, MaxCount: 2}}
 		c.WebMinReplicas, c.WebMaxReplicas = 1, 3
 		c.MoodledataQuotaGiB, c.MysqlDiskGiB, c.BackupRetentionDays = 100, 32, 7
 		c.MysqlCPUMillis, c.MysqlMemoryMiB, c.RedisMemoryMiB = 500, 2048, 256

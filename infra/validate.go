@@ -80,6 +80,9 @@ func (c *Config) Validate() []error {
 	if c.JobsPool.Enabled {
 		v.pool("jobsPool", c.JobsPool.NodePool, 0)
 	}
+	if c.IntegrationsPool.Enabled {
+		v.pool("integrationsPool", c.IntegrationsPool.NodePool, 0)
+	}
 
 	v.aks(c)
 

@@ -81,6 +81,10 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 	}
 
 	var jobs *aks.Pool
+	var integrationsPool *aks.Pool
+	if p := cfg.IntegrationsPool; p.Enabled {
+		integrationsPool = &aks.Pool{VMSize: p.VMSize, MinCount: p.MinCount, MaxCount: p.MaxCount}
+	}
 	if cfg.JobsPool.Enabled {
 		jobs = &aks.Pool{VMSize: cfg.JobsPool.VMSize, MinCount: cfg.JobsPool.MinCount, MaxCount: cfg.JobsPool.MaxCount}
 	}
@@ -108,6 +112,7 @@ func (r *Region) azurePlatform(ctx *pulumi.Context, cfg *infra.Config) error {
 		SystemPool:           aks.Pool(cfg.SystemPool),
 		UserPool:             aks.Pool(cfg.UserPool),
 		JobsPool:             jobs,
+		IntegrationsPool:     integrationsPool,
 		NodeSubnetID:         net.NodeSubnetID,
 		PodCIDR:              cfg.PodCIDR,
 		ServiceCIDR:          cfg.ServiceCIDR,

@@ -70,7 +70,7 @@ func (r *Region) applications(ctx *pulumi.Context, cfg *infra.Config) error {
 	ints, err := integrations.New(ctx, "integrations", &integrations.Args{
 		Integrations: cfg.Integrations,
 		Secrets:      cfg.IntegrationSecrets,
-		OnJobsPool:   cfg.JobsPool.Enabled,
+		OwnPool:      cfg.IntegrationsPool.Enabled,
 		DependsOn:    deps,
 	}, k8s)
 	if err != nil {

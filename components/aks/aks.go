@@ -35,6 +35,8 @@ const (
 	SystemTaint = "CriticalAddonsOnly=true:NoSchedule"
 	// JobsTaint keeps everything but jobs that tolerate it off the jobs pool.
 	JobsTaint = "moodle.fieldcert/pool=jobs:NoSchedule"
+	// IntegrationsTaint keeps everything but the integrations off theirs.
+	IntegrationsTaint = "moodle.fieldcert/pool=integrations:NoSchedule"
 )
 
 // RoleAcrPull pulls images from a container registry (Azure built-in role).
@@ -75,8 +77,10 @@ type Args struct {
 	SystemPool Pool
 	// UserPool runs Moodle, its data stores and the platform (required).
 	UserPool Pool
-	// JobsPool runs cron, integration and migration jobs; nil: no jobs pool.
+	// JobsPool runs cron, backup and migration jobs; nil: no jobs pool.
 	JobsPool *Pool
+	// IntegrationsPool runs the third-party integrations alone; nil: none.
+	IntegrationsPool *Pool
 	// NodeSubnetID is the ARM ID of the node subnet (required).
 	NodeSubnetID pulumi.StringInput
 	// PodCIDR, ServiceCIDR and DNSServiceIP configure CNI overlay (required).
@@ -188,6 +192,9 @@ func (a *Args) validate() error {
 	}
 	errs = append(errs, a.SystemPool.validate("systemPool", 1)...)
 	errs = append(errs, a.UserPool.validate("userPool", 0)...)
+	if a.IntegrationsPool != nil {
+		errs = append(errs, a.IntegrationsPool.validate("integrationsPool", 0)...)
+	}
 	if a.JobsPool != nil {
 		errs = append(errs, a.JobsPool.validate("jobsPool", 0)...)
 	}
@@ -454,6 +461,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}{
 		{"user", &a.UserPool, nil},
 		{"jobs", a.JobsPool, []string{JobsTaint}},
+		{"integrations", a.IntegrationsPool, []string{IntegrationsTaint}},
 	}
 	// The Kubernetes provider waits for these: everything in the cluster
 	// schedules on a pool (user: Moodle, data, platform; jobs: the Jobs).

@@ -32,14 +32,21 @@ const integrationUID = 10001
 // mesh, so the call is mutually authenticated and encrypted by the sidecars.
 var MoodleURL = "http://" + infra.MoodleWebService + "." + infra.NamespaceMoodle + ".svc.cluster.local:" + strconv.Itoa(infra.MoodleWebPort)
 
+// IntegrationsPool is the node pool (label and taint value) of the
+// integrations (components/aks).
+const IntegrationsPool = "integrations"
+
 // Args configures the integrations.
 type Args struct {
 	// Integrations by name, from config.
 	Integrations map[string]infra.Integration
 	// Secrets by integration name: environment variable -> value (secret).
 	Secrets map[string]map[string]string
-	// OnJobsPool runs scheduled integrations on the jobs pool.
-	OnJobsPool bool
+	// OwnPool runs every integration on the integrations pool, whose taint
+	// keeps other pods off: third-party code never shares a node with the
+	// upgrade Job (the admin password), cron or the backup Jobs (their
+	// workload identity tokens). false: the user pool.
+	OwnPool bool
 	// DependsOn are created first: the namespace, the mesh (required).
 	DependsOn []pulumi.Resource
 }
@@ -144,8 +151,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			maps.Copy(alert, labels)
 			pod.RestartPolicy = pulumi.String("Never")
 			pod.Containers = corev1.ContainerArray{container}
-			if a.OnJobsPool {
-				pods.OnJobsPool(pod)
+			if a.OwnPool {
+				pods.OnPool(pod, IntegrationsPool)
 			}
 			if _, err := batchv1.NewCronJob(ctx, name+"-"+n, &batchv1.CronJobArgs{
 				Metadata: meta(alert),
@@ -175,6 +182,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			container.LivenessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: port}, PeriodSeconds: pulumi.Int(20), FailureThreshold: pulumi.Int(3)}
 			pod.Containers = corev1.ContainerArray{container}
 			pod.NodeSelector = pulumi.StringMap{pods.PoolLabel: pulumi.String("user")}
+			if a.OwnPool {
+				pods.OnPool(pod, IntegrationsPool)
+			}
 			if _, err := appsv1.NewDeployment(ctx, name+"-"+n, &appsv1.DeploymentArgs{
 				Metadata: meta(labels),
 				Spec: &appsv1.DeploymentSpecArgs{

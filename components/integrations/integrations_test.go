@@ -16,8 +16,8 @@ func args() *Args {
 			"hr-sync": {Kind: "job", Image: "r.example.com/hr:1.4.2", Schedule: "*/30 * * * *", Command: []string{"/app/sync"}},
 			"crm":     {Kind: "service", Image: "r.example.com/crm:2.1", Port: 8080, Replicas: 2},
 		},
-		Secrets:    map[string]map[string]string{"hr-sync": {"MOODLE_TOKEN": "tok-plain-in-test"}},
-		OnJobsPool: true,
+		Secrets: map[string]map[string]string{"hr-sync": {"MOODLE_TOKEN": "tok-plain-in-test"}},
+		OwnPool: true,
 	}
 }
 
@@ -45,6 +45,9 @@ func TestScheduledIntegration(t *testing.T) {
 	assert.Equal(t, "integration", cj.Input("spec.jobTemplate.metadata.labels").(map[string]any)[infra.AlertLabel], "failures page someone")
 	pod := cj.Input("spec.jobTemplate.spec.template.spec").(map[string]any)
 	assert.Equal(t, "integration-hr-sync", pod["serviceAccountName"], "its own service account")
+	ownPool := map[string]any{"moodle.fieldcert/pool": "integrations"}
+	assert.Equal(t, ownPool, pod["nodeSelector"], "third-party code on its own pool, not the jobs pool")
+	assert.Equal(t, []any{map[string]any{"key": "moodle.fieldcert/pool", "operator": "Equal", "value": "integrations", "effect": "NoSchedule"}}, pod["tolerations"])
 	c := pod["containers"].([]any)[0].(map[string]any)
 	assert.Equal(t, "r.example.com/hr:1.4.2", c["image"])
 	assert.Equal(t, "integration-hr-sync", c["envFrom"].([]any)[0].(map[string]any)["secretRef"].(map[string]any)["name"])
@@ -60,6 +63,7 @@ func TestServiceIntegration(t *testing.T) {
 	d, ok := rec.Named("kubernetes:apps/v1:Deployment", "integrations-crm")
 	require.True(t, ok)
 	assert.Equal(t, float64(2), d.Input("spec.replicas"))
+	assert.Equal(t, map[string]any{"moodle.fieldcert/pool": "integrations"}, d.Input("spec.template.spec.nodeSelector"))
 	c := d.Input("spec.template.spec.containers").([]any)[0].(map[string]any)
 	assert.NotNil(t, c["readinessProbe"])
 	assert.NotNil(t, c["livenessProbe"])

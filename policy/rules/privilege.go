@@ -181,15 +181,13 @@ var AccessLogsNoTokens = Rule{
 const (
 	typeDiagnosticSetting = "azure-native:insights:DiagnosticSetting"
 	typeLogWorkspace      = "azure-native:operationalinsights:Workspace"
-	typeManagedCluster    = "azure-native:containerservice:ManagedCluster"
-	typeStorageAccount    = "azure-native:storage:StorageAccount"
 )
 
 // auditCategories are the log categories that make an audit trail, per
 // kind of resource (components/audit).
 var auditCategories = map[string][]string{
-	typeManagedCluster: {"kube-audit-admin"},
-	typeStorageAccount: {"StorageRead", "StorageWrite", "StorageDelete"},
+	typeCluster: {"kube-audit-admin"},
+	typeAccount: {"StorageRead", "StorageWrite", "StorageDelete"},
 }
 
 // AuditTrail requires, in prod, that every cluster and storage account
@@ -253,7 +251,7 @@ var AuditTrail = Rule{
 					out = append(out, Finding{r.URN, fmt.Sprintf("%s %q sends no %s log to a Log Analytics workspace in %s", BaseType(r.Type), r.Name, cat, s.Region)})
 				}
 			}
-			if BaseType(r.Type) == typeManagedCluster {
+			if BaseType(r.Type) == typeCluster {
 				if r.Input("securityProfile.defender.securityMonitoring.enabled") != true {
 					out = append(out, Finding{r.URN, fmt.Sprintf("cluster %q runs without Microsoft Defender (securityProfile.defender)", r.Name)})
 				}
@@ -261,6 +259,70 @@ var AuditTrail = Rule{
 					out = append(out, Finding{r.URN, fmt.Sprintf("cluster %q runs without the Azure Policy add-on (addonProfiles.azurepolicy)", r.Name)})
 				}
 			}
+		}
+		return out
+	},
+}
+
+// integrationsPool is the node pool label and taint value of the
+// third-party integrations (components/aks IntegrationsTaint).
+const (
+	poolLabel         = "moodle.fieldcert/pool"
+	integrationsPool  = "integrations"
+	integrationsNS    = "integrations"
+	integrationsTaint = poolLabel + "=" + integrationsPool + ":NoSchedule"
+)
+
+// IntegrationsIsolated keeps third-party code on nodes of its own in prod:
+// the integrations pool exists with its taint, every integration's pods
+// select it, and no other workload tolerates its taint or shares the jobs
+// pool with an integration (issue 23: integration CronJobs ran on the jobs
+// pool beside the upgrade Job and the backup Jobs).
+var IntegrationsIsolated = Rule{
+	ID: "integrations-isolated",
+	Description: "In prod, the integrations run on a tainted node pool of their own and nothing else runs there: third-party code " +
+		"never shares a node with the upgrade, cron or backup Jobs.",
+	Enforcement: Mandatory,
+	Check: func(s *Stack) []Finding {
+		if s.Environment != "prod" {
+			return nil
+		}
+		var out []Finding
+		pool := false
+		for _, r := range s.Resources {
+			if isAzure(r) && BaseType(r.Type) == typeAgentPool && r.String("agentPoolName") == integrationsPool {
+				taints, _ := r.Input("nodeTaints").([]any)
+				pool = containsAny(taints, integrationsTaint)
+			}
+		}
+		integrations := 0
+		for _, r := range s.Resources {
+			path, ok := workloadTemplates[r.Type]
+			if !ok {
+				continue
+			}
+			spec, _ := r.Input(path).(map[string]any)
+			sel, _ := spec["nodeSelector"].(map[string]any)
+			tolerates := false
+			tols, _ := spec["tolerations"].([]any)
+			for _, t := range tols {
+				m, _ := t.(map[string]any)
+				tolerates = tolerates || (m["key"] == poolLabel && (m["value"] == integrationsPool || m["operator"] == "Exists")) || (m["key"] == nil && m["operator"] == "Exists")
+			}
+			if r.String("metadata.namespace") == integrationsNS {
+				integrations++
+				if sel[poolLabel] != integrationsPool {
+					out = append(out, Finding{r.URN, fmt.Sprintf("integration %s runs on pool %q, not its own %q", r.String("metadata.name"), orDefault(fmt.Sprint(sel[poolLabel]), "any"), integrationsPool)})
+				}
+				continue
+			}
+			if tolerates {
+				out = append(out, Finding{r.URN, fmt.Sprintf("%s %s/%s tolerates the integrations pool's taint: it could run beside third-party code",
+					r.Type, r.String("metadata.namespace"), r.String("metadata.name"))})
+			}
+		}
+		if integrations > 0 && !pool {
+			out = append(out, Finding{"", fmt.Sprintf("no node pool %q with taint %s for the %d integration workload(s)", integrationsPool, integrationsTaint, integrations)})
 		}
 		return out
 	},

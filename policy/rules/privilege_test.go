@@ -168,3 +168,35 @@ func TestAuditTrail(t *testing.T) {
 		`azure-native:storage:StorageAccount "backups-account" sends no StorageDelete log to a Log Analytics workspace in eastus2`,
 	}, got)
 }
+
+func TestIntegrationsIsolated(t *testing.T) {
+	cron := func(ns, name string, spec map[string]any) Resource {
+		return k8s(typeCronJob, ns+"-"+name, map[string]any{"metadata": meta(ns, name),
+			"spec": map[string]any{"jobTemplate": map[string]any{"spec": map[string]any{"template": map[string]any{"spec": spec}}}}})
+	}
+	on := func(pool string) map[string]any {
+		return map[string]any{"nodeSelector": map[string]any{poolLabel: pool},
+			"tolerations": []any{map[string]any{"key": poolLabel, "operator": "Equal", "value": pool, "effect": "NoSchedule"}}}
+	}
+	pool := agentPool(func(in map[string]any) {
+		in["agentPoolName"] = "integrations"
+		in["nodeTaints"] = []any{integrationsTaint}
+	})
+	// Today's render before issue 23: the integration on the jobs pool
+	// beside the backup, and no integrations pool.
+	before := prodStack(cron("integrations", "hr-sync", on("jobs")), cron("data", "mysql-backup", on("jobs")))
+	assert.ElementsMatch(t, []string{
+		`integration hr-sync runs on pool "jobs", not its own "integrations"`,
+		"no node pool \"integrations\" with taint " + integrationsTaint + " for the 1 integration workload(s)",
+	}, messages(IntegrationsIsolated.Check(before)))
+
+	after := prodStack(pool, cron("integrations", "hr-sync", on("integrations")), cron("data", "mysql-backup", on("jobs")))
+	assert.Empty(t, IntegrationsIsolated.Check(after))
+
+	// A workload elsewhere that tolerates the taint (or every taint).
+	sneaky := cron("moodle", "cron", map[string]any{"tolerations": []any{map[string]any{"operator": "Exists"}}})
+	got := messages(IntegrationsIsolated.Check(prodStack(pool, sneaky)))
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], "moodle/cron tolerates the integrations pool's taint")
+	assert.Empty(t, IntegrationsIsolated.Check(devStack(cron("integrations", "hr-sync", nil))), "dev may share")
+}

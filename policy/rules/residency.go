@@ -40,6 +40,7 @@ func All() []Rule {
 		PodSecurityEnforced,
 		AccessLogsNoTokens,
 		AuditTrail,
+		IntegrationsIsolated,
 	}
 }
 

@@ -33,10 +33,14 @@ func RestrictedWritableRoot() *corev1.SecurityContextArgs {
 
 // OnJobsPool schedules a pod on the jobs pool (tainted so that only Jobs
 // that ask run there).
-func OnJobsPool(spec *corev1.PodSpecArgs) {
-	spec.NodeSelector = pulumi.StringMap{PoolLabel: pulumi.String("jobs")}
+func OnJobsPool(spec *corev1.PodSpecArgs) { OnPool(spec, "jobs") }
+
+// OnPool places a pod on the named tainted pool: it selects the pool's
+// nodes and tolerates their taint.
+func OnPool(spec *corev1.PodSpecArgs, pool string) {
+	spec.NodeSelector = pulumi.StringMap{PoolLabel: pulumi.String(pool)}
 	spec.Tolerations = corev1.TolerationArray{corev1.TolerationArgs{
-		Key: pulumi.String(PoolLabel), Operator: pulumi.String("Equal"), Value: pulumi.String("jobs"), Effect: pulumi.String("NoSchedule"),
+		Key: pulumi.String(PoolLabel), Operator: pulumi.String("Equal"), Value: pulumi.String(pool), Effect: pulumi.String("NoSchedule"),
 	}}
 }
 

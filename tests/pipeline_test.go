@@ -143,6 +143,11 @@ func TestPipelineRunsInsideEachRegion(t *testing.T) {
 	assert.Contains(t, up, "name: mdp-moodle-${{ parameters.stack }}-deploy")
 	assert.Contains(t, up, "clientId: $(DEPLOY_CLIENT_ID)")
 	assert.NotContains(t, preview, "DEPLOY_CLIENT_ID", "previews never get the deploy identity")
+	// Supply chain (issue 23): nothing downloaded runs before its checksum
+	// is checked, and no install script is piped to a shell.
+	steps := read("pulumi-steps.yml")
+	assert.NotRegexp(t, `\|\s*(ba)?sh\b`, steps, "no curl | sh")
+	assert.Equal(t, strings.Count(steps, "curl -fsSL -o /tmp/")/2, strings.Count(steps, "sha256sum -c -"), "one checksum file and one check per download")
 	assert.Regexp(t, `(?s)template: preview\.yml.*deployment: up\s+displayName: [^\n]+\n\s+dependsOn: preview`, up, "the approval comes after the preview of the same commit")
 	assert.Regexp(t, `timeoutInMinutes: "\d+"`, up)
 	assert.Contains(t, drift, "cron:")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fieldcert/moodle-aks/internal/render"
 	"github.com/fieldcert/moodle-aks/stacks"
+	admissionv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/admissionregistration/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
@@ -84,7 +85,16 @@ func TestRenderUnknownStackExitsTwo(t *testing.T) {
 // components will, with a generated password flowing into a Secret.
 func kubeProgram(ctx *pulumi.Context) error {
 	ns, err := corev1.NewNamespace(ctx, "moodle", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("moodle"), Labels: pulumi.StringMap{"istio-injection": pulumi.String("enabled")}},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("moodle"), Labels: pulumi.StringMap{
+			"istio-injection": pulumi.String("enabled"), "pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	// The guard pod-security-enforced requires beside any namespace.
+	_, err = admissionv1.NewValidatingAdmissionPolicy(ctx, "guard", &admissionv1.ValidatingAdmissionPolicyArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("guard")},
 	})
 	if err != nil {
 		return err

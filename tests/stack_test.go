@@ -21,7 +21,9 @@ func TestRegionStacks(t *testing.T) {
 		pools, federated, records                     int
 	}{
 		{"dev", "westeurope", "eu", "Standard_LRS", "Premium_LRS", "Free", false, []any{}, 1, 1, 0},
-		{"prod", "eastus2", "us", "Standard_ZRS", "Premium_ZRS", "Standard", true, []any{"1", "2", "3"}, 2, 2, 1},
+		// prod: user, jobs and integrations pools; the A record, the CAA
+		// record and the ACME challenge record set.
+		{"prod", "eastus2", "us", "Standard_ZRS", "Premium_ZRS", "Standard", true, []any{"1", "2", "3"}, 3, 2, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.stack, func(t *testing.T) {

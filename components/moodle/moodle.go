@@ -142,15 +142,22 @@ func (a *Args) upgradePod() *corev1.PodSpecArgs {
 	if a.PluginMode == "share" {
 		initC = corev1.ContainerArray{a.container("sync-code", []string{"moodle-admin", "sync-code"})}
 	}
-	s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{
-		a.container("upgrade", []string{"moodle-admin", "upgrade"},
-			pods.FromSecret("MOODLE_ADMIN_PASSWORD", AdminSecret, "password"),
-			pods.Value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
-			pods.Value("MOODLE_SITE_NAME", a.SiteName),
-			pods.Value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
-			pods.Value("MOODLE_MAINTENANCE", maintenance),
-			pods.Value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " "))),
-	}, initC)
+	upgrade := a.container("upgrade", []string{"moodle-admin", "upgrade"},
+		// The install-time password, as a file of this Job's alone
+		// (moodle-admin reads it; seal-admin.php replaces it right after).
+		pods.Value("MOODLE_ADMIN_PASSWORD_FILE", AdminPasswordDir+"/password"),
+		pods.Value("MOODLE_ADMIN_EMAIL", a.AdminEmail),
+		pods.Value("MOODLE_SITE_NAME", a.SiteName),
+		pods.Value("MOODLE_SITE_SHORTNAME", strings.Split(a.Hostname, ".")[0]),
+		pods.Value("MOODLE_MAINTENANCE", maintenance),
+		pods.Value("MOODLE_LANGUAGE_PACKS", strings.Join(a.LanguagePacks, " ")))
+	upgrade.VolumeMounts = append(upgrade.VolumeMounts.(corev1.VolumeMountArray),
+		corev1.VolumeMountArgs{Name: pulumi.String("admin-password"), MountPath: pulumi.String(AdminPasswordDir), ReadOnly: pulumi.Bool(true)})
+	s := a.podSpec(infra.MoodleAdminServiceAccount, true, corev1.ContainerArray{upgrade}, initC)
+	s.Volumes = append(s.Volumes.(corev1.VolumeArray), corev1.VolumeArgs{Name: pulumi.String("admin-password"), Secret: &corev1.SecretVolumeSourceArgs{
+		SecretName: pulumi.String(AdminSecret), DefaultMode: pulumi.Int(0o440),
+		Items: corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String("password"), Path: pulumi.String("password")}},
+	}})
 	s.RestartPolicy = pulumi.String("Never")
 	return s
 }
@@ -212,7 +219,6 @@ func (a *Args) env() corev1.EnvVarArray {
 		pods.FromSecret("MOODLE_DB_PORT", infra.MoodleDBSecret, "port"),
 		pods.FromSecret("MOODLE_DB_NAME", infra.MoodleDBSecret, "name"),
 		pods.FromSecret("MOODLE_DB_USER", infra.MoodleDBSecret, "user"),
-		pods.FromSecret("MOODLE_DB_PASSWORD", infra.MoodleDBSecret, "password"),
 		// Reads go to the secondaries through this port ("" on a single
 		// instance): $CFG->dboptions['readonly'].
 		pods.FromSecret("MOODLE_DB_READONLY_PORT", infra.MoodleDBSecret, "readonly-port"),
@@ -221,9 +227,9 @@ func (a *Args) env() corev1.EnvVarArray {
 		// The data tier's CA and Moodle's client certificate (Redis).
 		pods.Value("MOODLE_DATA_TLS_DIR", DataTLSDir),
 		pods.FromSecret("MOODLE_REDIS_SESSIONS_HOST", infra.MoodleRedisSecret, "sessions-host"),
-		pods.FromSecret("MOODLE_REDIS_SESSIONS_PASSWORD", infra.MoodleRedisSecret, "sessions-password"),
 		pods.FromSecret("MOODLE_REDIS_CACHE_HOST", infra.MoodleRedisSecret, "cache-host"),
-		pods.FromSecret("MOODLE_REDIS_CACHE_PASSWORD", infra.MoodleRedisSecret, "cache-password"),
+		// The passwords are files, not variables (SecretFiles).
+		pods.Value("MOODLE_SECRETS_DIR", SecretsDir),
 		pods.Value("MOODLE_HOSTNAME", a.Hostname),
 		pods.Value("MOODLE_DATAROOT", DataRoot),
 		pods.Value("MOODLE_LOCALCACHEDIR", LocalCacheDir),
@@ -239,9 +245,6 @@ func (a *Args) env() corev1.EnvVarArray {
 		if a.SMTPUsername != "" {
 			env = append(env, pods.Value("MOODLE_SMTP_USER", a.SMTPUsername))
 		}
-		if a.SMTPPassword != nil {
-			env = append(env, pods.FromSecret("MOODLE_SMTP_PASSWORD", SMTPSecret, "password"))
-		}
 	}
 	return env
 }
@@ -255,8 +258,10 @@ func (a *Args) volumes() (corev1.VolumeArray, corev1.VolumeMountArray) {
 		corev1.VolumeArgs{Name: pulumi.String("localcache"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("2Gi")}},
 		corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("4Gi")}},
 		corev1.VolumeArgs{Name: pulumi.String("data-tls"), Secret: &corev1.SecretVolumeSourceArgs{SecretName: pulumi.String(DataTLSSecret)}},
+		a.secretsVolume(),
 	}
 	mounts := corev1.VolumeMountArray{
+		corev1.VolumeMountArgs{Name: pulumi.String("secrets"), MountPath: pulumi.String(SecretsDir), ReadOnly: pulumi.Bool(true)},
 		corev1.VolumeMountArgs{Name: pulumi.String("data-tls"), MountPath: pulumi.String(DataTLSDir), ReadOnly: pulumi.Bool(true)},
 		corev1.VolumeMountArgs{Name: pulumi.String("moodledata"), MountPath: pulumi.String(DataRoot)},
 		corev1.VolumeMountArgs{Name: pulumi.String("localcache"), MountPath: pulumi.String(LocalCacheDir)},
@@ -267,6 +272,48 @@ func (a *Args) volumes() (corev1.VolumeArray, corev1.VolumeMountArray) {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("code"), MountPath: pulumi.String(CodeDir)})
 	}
 	return vols, mounts
+}
+
+// SecretsDir is where config.php reads the passwords (MOODLE_SECRETS_DIR);
+// AdminPasswordDir the upgrade Job's install-time admin password.
+const (
+	SecretsDir       = "/run/secrets/moodle"
+	AdminPasswordDir = "/run/secrets/moodle-admin"
+)
+
+// SecretFile is one password config.php reads from SecretsDir: the file,
+// and the Secret and key it comes from.
+type SecretFile struct{ File, Secret, Key string }
+
+// SecretFiles are the passwords of every Moodle container, as files of
+// SecretsDir, never environment variables: Moodle's PHP info page
+// (Site administration > Server > PHP info) prints the environment, and so
+// does /proc/<pid>/environ to anything running as www-data.
+func (a *Args) SecretFiles() []SecretFile {
+	files := []SecretFile{
+		{"db-password", infra.MoodleDBSecret, "password"},
+		{"redis-sessions-password", infra.MoodleRedisSecret, "sessions-password"},
+		{"redis-cache-password", infra.MoodleRedisSecret, "cache-password"},
+	}
+	if a.SMTPHost != "" && a.SMTPPassword != nil {
+		files = append(files, SecretFile{"smtp-password", SMTPSecret, "password"})
+	}
+	return files
+}
+
+// secretsVolume projects SecretFiles into one read-only volume: 0440, so
+// www-data (the pods' fsGroup) reads them and no other user does.
+func (a *Args) secretsVolume() corev1.VolumeArgs {
+	sources := corev1.VolumeProjectionArray{}
+	for _, f := range a.SecretFiles() {
+		sources = append(sources, corev1.VolumeProjectionArgs{Secret: &corev1.SecretProjectionArgs{
+			Name:  pulumi.String(f.Secret),
+			Items: corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String(f.Key), Path: pulumi.String(f.File)}},
+		}})
+	}
+	return corev1.VolumeArgs{Name: pulumi.String("secrets"), Projected: &corev1.ProjectedVolumeSourceArgs{
+		DefaultMode: pulumi.Int(0o440), Sources: sources,
+	}}
 }
 
 // podSpec is the pod of every Moodle workload.

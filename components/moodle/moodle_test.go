@@ -70,8 +70,10 @@ func TestWebDeployment(t *testing.T) {
 	assert.Equal(t, "1000m", c["resources"].(map[string]any)["requests"].(map[string]any)["cpu"])
 	e := env(c)
 	assert.Equal(t, "learn.fieldcert.example", e["MOODLE_HOSTNAME"]["value"])
-	assert.Nil(t, e["MOODLE_DB_PASSWORD"]["value"], "the password comes from a secret")
-	assert.Equal(t, infra.MoodleDBSecret, e["MOODLE_DB_PASSWORD"]["valueFrom"].(map[string]any)["secretKeyRef"].(map[string]any)["name"])
+	for name := range e {
+		assert.NotContains(t, name, "PASSWORD", "no password is a variable (the PHP info page prints them): %s", name)
+	}
+	assert.Equal(t, SecretsDir, e["MOODLE_SECRETS_DIR"]["value"])
 
 	var mounts []string
 	for _, m := range c["volumeMounts"].([]any) {
@@ -86,6 +88,27 @@ func TestWebDeployment(t *testing.T) {
 		local = local || vm["name"] == "localcache" && vm["emptyDir"] != nil
 	}
 	assert.True(t, claim, "moodledata is the shared RWX claim")
+	assert.Contains(t, mounts, SecretsDir)
+	var projected map[string]any
+	for _, v := range spec["volumes"].([]any) {
+		if vm := v.(map[string]any); vm["name"] == "secrets" {
+			projected = vm["projected"].(map[string]any)
+		}
+	}
+	require.NotNil(t, projected, "the passwords are a projected volume")
+	assert.Equal(t, float64(0o440), projected["defaultMode"], "readable by www-data (fsGroup) only")
+	files := map[string]string{}
+	for _, src := range projected["sources"].([]any) {
+		sec := src.(map[string]any)["secret"].(map[string]any)
+		for _, it := range sec["items"].([]any) {
+			files[it.(map[string]any)["path"].(string)] = sec["name"].(string) + "/" + it.(map[string]any)["key"].(string)
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"db-password":             infra.MoodleDBSecret + "/password",
+		"redis-sessions-password": infra.MoodleRedisSecret + "/sessions-password",
+		"redis-cache-password":    infra.MoodleRedisSecret + "/cache-password",
+	}, files, "config.php's moodle_secret() file names")
 	assert.True(t, local, "the local cache is per pod")
 
 	// The data tier over TLS: the client certificate's secret mounted where
@@ -133,8 +156,9 @@ func TestMoodleMailThroughTheRelay(t *testing.T) {
 		assert.Equal(t, "smtp.example.com:587", e["MOODLE_SMTP_HOST"]["value"], name)
 		assert.Equal(t, "noreply@fieldcert.example", e["MOODLE_SMTP_FROM"]["value"], name)
 		assert.Equal(t, "moodle", e["MOODLE_SMTP_USER"]["value"], name)
-		assert.Equal(t, SMTPSecret, e["MOODLE_SMTP_PASSWORD"]["valueFrom"].(map[string]any)["secretKeyRef"].(map[string]any)["name"], name)
+		assert.NotContains(t, e, "MOODLE_SMTP_PASSWORD", "%s: the password is a file", name)
 	}
+	assert.Contains(t, a.SecretFiles(), SecretFile{"smtp-password", SMTPSecret, "password"})
 
 	rec, err = run(t, args())
 	require.NoError(t, err)

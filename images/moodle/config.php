@@ -8,23 +8,37 @@ global $CFG;
 $CFG = new stdClass();
 
 /**
- * Reads a required environment variable or stops with its name. Works under
- * Apache too (no STDERR there): the message goes to PHP's error log, which is
- * the container's stderr in both cases, and a web request gets a 500.
+ * A required setting: its value, else the default when one is given, else
+ * a stop naming what is missing. Works under Apache too (no STDERR there):
+ * the message goes to PHP's error log, which is the container's stderr in
+ * both cases, and a web request gets a 500.
  */
-function moodle_env(string $name, ?string $default = null): string {
-    $value = getenv($name);
-    if ($value === false || $value === '') {
-        if ($default !== null) {
-            return $default;
-        }
-        error_log("config.php: environment variable $name is required");
-        if (PHP_SAPI !== 'cli' && !headers_sent()) {
-            http_response_code(500);
-        }
-        exit(1);
+function moodle_required(string|false $value, ?string $default, string $missing): string {
+    if ($value !== false && $value !== '') {
+        return $value;
     }
-    return $value;
+    if ($default !== null) {
+        return $default;
+    }
+    error_log("config.php: $missing");
+    if (PHP_SAPI !== 'cli' && !headers_sent()) {
+        http_response_code(500);
+    }
+    exit(1);
+}
+
+// A setting from the environment.
+function moodle_env(string $name, ?string $default = null): string {
+    return moodle_required(getenv($name), $default, "environment variable $name is required");
+}
+
+// A password, from its file in MOODLE_SECRETS_DIR (the pod's projected
+// secrets volume), never from the environment: Moodle's PHP info page and
+// /proc/<pid>/environ show the environment. A missing file is an error
+// unless a default is given (an optional secret).
+function moodle_secret(string $file, ?string $default = null): string {
+    $path = moodle_env('MOODLE_SECRETS_DIR', '/run/secrets/moodle') . '/' . $file;
+    return moodle_required(is_readable($path) ? file_get_contents($path) : false, $default, "secret file $path is missing or unreadable");
 }
 
 // mysqli for MySQL (production); mariadb where the server is MariaDB (the
@@ -34,7 +48,7 @@ $CFG->dblibrary = 'native';
 $CFG->dbhost    = moodle_env('MOODLE_DB_HOST');
 $CFG->dbname    = moodle_env('MOODLE_DB_NAME');
 $CFG->dbuser    = moodle_env('MOODLE_DB_USER');
-$CFG->dbpass    = moodle_env('MOODLE_DB_PASSWORD');
+$CFG->dbpass    = moodle_secret('db-password');
 $CFG->prefix    = 'mdl_';
 $CFG->dboptions = [
     'dbpersist'   => false,
@@ -106,7 +120,7 @@ if ($datatls !== '') {
         'verify_peer_name' => false,
     ];
 }
-$CFG->session_redis_auth = moodle_env('MOODLE_REDIS_SESSIONS_PASSWORD');
+$CFG->session_redis_auth = moodle_secret('redis-sessions-password');
 $CFG->session_redis_prefix = 'sess_';
 $CFG->session_redis_acquire_lock_timeout = 120;
 $CFG->session_redis_lock_expire = 7200;
@@ -117,7 +131,7 @@ $CFG->session_redis_serializer_use_igbinary = false;
 // by the upgrade Job, writes that store and its mappings into the shared
 // cache configuration from these two values, so every replica has the same.
 $CFG->moodle_redis_cache_host = moodle_env('MOODLE_REDIS_CACHE_HOST');
-$CFG->moodle_redis_cache_password = moodle_env('MOODLE_REDIS_CACHE_PASSWORD');
+$CFG->moodle_redis_cache_password = moodle_secret('redis-cache-password');
 // The cache instance's certificate names its Service: checked in full.
 $CFG->moodle_redis_cache_cafile = $datatls !== '' ? "$datatls/ca.crt" : '';
 
@@ -130,7 +144,7 @@ if (getenv('MOODLE_SMTP_HOST')) {
     $CFG->smtpsecure = str_ends_with($CFG->smtphosts, ':465') ? 'ssl' : 'tls';
     $CFG->smtpauthtype = 'LOGIN';
     $CFG->smtpuser = (string) getenv('MOODLE_SMTP_USER');
-    $CFG->smtppass = (string) getenv('MOODLE_SMTP_PASSWORD');
+    $CFG->smtppass = moodle_secret('smtp-password', '');
     $CFG->noreplyaddress = moodle_env('MOODLE_SMTP_FROM');
 }
 

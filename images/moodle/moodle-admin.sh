@@ -74,8 +74,12 @@ upgrade() {
     esac
   else
     echo "installing an empty database at $to"
+    # The password is a file of this Job's (never a variable); it is on
+    # install_database.php's command line for the seconds the install takes,
+    # and seal-admin.php replaces it right after.
+    adminpass=$(cat "${MOODLE_ADMIN_PASSWORD_FILE:?the upgrade Job mounts the admin password file}")
     $php "$code/admin/cli/install_database.php" --agree-license --lang="${MOODLE_LANG:-en}" \
-      --adminuser=admin --adminpass="${MOODLE_ADMIN_PASSWORD}" --adminemail="${MOODLE_ADMIN_EMAIL}" \
+      --adminuser=admin --adminpass="$adminpass" --adminemail="${MOODLE_ADMIN_EMAIL}" \
       --fullname="${MOODLE_SITE_NAME}" --shortname="${MOODLE_SITE_SHORTNAME}"
     # The generated password is in the stack's state: it must not stay valid.
     $php "$lib/seal-admin.php"

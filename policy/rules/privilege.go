@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 
@@ -326,4 +327,52 @@ var IntegrationsIsolated = Rule{
 		}
 		return out
 	},
+}
+
+// secretNameRE matches what a credential's variable or key is called (by
+// its last word: MOODLE_DB_PASSWORD, cache-password, API_KEY; not
+// MOODLE_SECRETS_DIR).
+var secretNameRE = regexp.MustCompile(`(?i)(password|passwd|secret|token|api[_-]?key|auth)$`)
+
+// MoodleSecretsAsFiles keeps credentials out of the Moodle containers'
+// environment: Moodle's PHP info page (Site administration > Server > PHP
+// info) prints every variable, and /proc/<pid>/environ shows them to
+// anything running as www-data. They are files of a secrets volume, which
+// config.php reads (components/moodle SecretFiles).
+var MoodleSecretsAsFiles = Rule{
+	ID: "moodle-secrets-as-files",
+	Description: "No container of the moodle namespace takes a password, token or key from an environment variable: " +
+		"Moodle's PHP info page prints the environment. Credentials are files of a secrets volume.",
+	Enforcement: Mandatory,
+	Check: perResource(func(_ *Stack, r Resource) []string {
+		tmpl, ok := workloadTemplates[r.Type]
+		if !ok || r.String("metadata.namespace") != "moodle" {
+			return nil
+		}
+		spec, _ := r.Input(tmpl).(map[string]any)
+		var out []string
+		for _, c := range containers(spec) {
+			// Moodle's own containers: the image whose repository is moodle
+			// (moodleImage); a migration's mysql client prints no PHP info.
+			image, _ := c["image"].(string)
+			if m := imageRefRE.FindStringSubmatch(image); m == nil || path.Base(m[1]) != "moodle" {
+				continue
+			}
+			env, _ := c["env"].([]any)
+			for _, e := range env {
+				m, _ := e.(map[string]any)
+				name, _ := m["name"].(string)
+				ref, _ := m["valueFrom"].(map[string]any)
+				key := ""
+				if sk, ok := ref["secretKeyRef"].(map[string]any); ok {
+					key, _ = sk["key"].(string)
+				}
+				if secretNameRE.MatchString(name) || (key != "" && secretNameRE.MatchString(key)) {
+					out = append(out, fmt.Sprintf("%s %s, container %s: %s is an environment variable (the PHP info page prints it); mount it as a file",
+						r.Type, r.String("metadata.name"), c["name"], name))
+				}
+			}
+		}
+		return out
+	}),
 }

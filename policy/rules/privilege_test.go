@@ -200,3 +200,28 @@ func TestIntegrationsIsolated(t *testing.T) {
 	assert.Contains(t, got[0], "moodle/cron tolerates the integrations pool's taint")
 	assert.Empty(t, IntegrationsIsolated.Check(devStack(cron("integrations", "hr-sync", nil))), "dev may share")
 }
+
+func TestMoodleSecretsAsFiles(t *testing.T) {
+	web := func(env ...any) Resource {
+		return k8s("kubernetes:apps/v1:Deployment", "moodle-web", map[string]any{"metadata": meta("moodle", "moodle-web"),
+			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{
+				map[string]any{"name": "moodle", "image": "crfieldcert.azurecr.io/moodle:4.5.7-php8.3-abc", "env": env},
+				map[string]any{"name": "copy", "image": "mysql:8.4.8", "env": env}}}}}})
+	}
+	fromSecret := func(name, secret, key string) any {
+		return map[string]any{"name": name, "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": secret, "key": key}}}
+	}
+	// Today's render before issue 23: the passwords as variables.
+	before := web(fromSecret("MOODLE_DB_HOST", "moodle-db", "host"), fromSecret("MOODLE_DB_PASSWORD", "moodle-db", "password"),
+		fromSecret("MOODLE_REDIS_CACHE_AUTH", "moodle-redis", "cache-password"))
+	got := messages(MoodleSecretsAsFiles.Check(prodStack(before)))
+	require.Len(t, got, 2, "the Moodle container only: a mysql client prints no PHP info page")
+	assert.Contains(t, got[0], "MOODLE_DB_PASSWORD is an environment variable")
+	assert.Contains(t, got[1], "MOODLE_REDIS_CACHE_AUTH is an environment variable", "caught by the key's name too")
+
+	after := web(fromSecret("MOODLE_DB_HOST", "moodle-db", "host"), map[string]any{"name": "MOODLE_SECRETS_DIR", "value": "/run/secrets/moodle"})
+	assert.Empty(t, MoodleSecretsAsFiles.Check(prodStack(after)))
+	other := before
+	other.Inputs["metadata"] = meta("data", "mysql-backup")
+	assert.Empty(t, MoodleSecretsAsFiles.Check(prodStack(other)), "the rule is the Moodle namespace's (its PHP info page)")
+}

@@ -41,6 +41,7 @@ func All() []Rule {
 		AccessLogsNoTokens,
 		AuditTrail,
 		IntegrationsIsolated,
+		MoodleSecretsAsFiles,
 	}
 }
 

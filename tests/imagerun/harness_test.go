@@ -93,6 +93,10 @@ type container struct {
 	SecurityContext *struct {
 		RunAsUser int `yaml:"runAsUser"`
 	} `yaml:"securityContext"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"volumeMounts"`
 }
 
 type probe struct {
@@ -106,8 +110,67 @@ type podSpec struct {
 	InitContainers []container `yaml:"initContainers"`
 	Containers     []container `yaml:"containers"`
 	Volumes        []struct {
-		Name string `yaml:"name"`
+		Name   string `yaml:"name"`
+		Secret *struct {
+			SecretName  string `yaml:"secretName"`
+			DefaultMode int    `yaml:"defaultMode"`
+			Items       []struct {
+				Key  string `yaml:"key"`
+				Path string `yaml:"path"`
+			} `yaml:"items"`
+		} `yaml:"secret"`
+		Projected *struct {
+			DefaultMode int `yaml:"defaultMode"`
+			Sources     []struct {
+				Secret *struct {
+					Name  string `yaml:"name"`
+					Items []struct {
+						Key  string `yaml:"key"`
+						Path string `yaml:"path"`
+					} `yaml:"items"`
+				} `yaml:"secret"`
+			} `yaml:"sources"`
+		} `yaml:"projected"`
 	} `yaml:"volumes"`
+}
+
+// projectSecrets writes what the kubelet would into each projected secret
+// volume, and each secret volume with items, that container c mounts: one
+// file per item, from the test's secrets, with the volume's mode, owned by
+// root and the pod's fsGroup (www-data).
+func (s *site) projectSecrets(p podSpec, c container) {
+	t := s.t
+	t.Helper()
+	write := func(dir, secret, key, path string, mode int) {
+		val, ok := s.secrets[secret][key]
+		require.True(t, ok, "the test knows secret %s key %s (container %s)", secret, key, c.Name)
+		f := filepath.Join(dir, path)
+		require.NoError(t, os.WriteFile(f, []byte(val), os.FileMode(mode)))
+		require.NoError(t, os.Chmod(f, os.FileMode(mode)))
+		require.NoError(t, os.Chown(f, 0, wwwDataUID))
+	}
+	for _, m := range c.VolumeMounts {
+		for _, v := range p.Volumes {
+			if v.Name != m.Name || (v.Projected == nil && (v.Secret == nil || len(v.Secret.Items) == 0)) {
+				continue
+			}
+			dir := s.path(m.MountPath)
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			if v.Secret != nil {
+				for _, it := range v.Secret.Items {
+					write(dir, v.Secret.SecretName, it.Key, it.Path, v.Secret.DefaultMode)
+				}
+				continue
+			}
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil {
+					for _, it := range src.Secret.Items {
+						write(dir, src.Secret.Name, it.Key, it.Path, v.Projected.DefaultMode)
+					}
+				}
+			}
+		}
+	}
 }
 
 // manifest reads the one rendered object whose file matches pattern
@@ -280,8 +343,16 @@ func freePort(t *testing.T) int {
 var imagePaths = []string{
 	"/var/www", "/etc/apache2", "/var/log/apache2", "/run/apache2", "/run/lock/apache2",
 	"/usr/local/bin", "/usr/local/lib/moodle", "/usr/local/etc/php", "/opt/moodle-image",
-	"/moodledata", "/var/moodle-localcache", "/tmp", dataTLSDir,
+	"/moodledata", "/var/moodle-localcache", "/tmp", dataTLSDir, secretsDir, adminPasswordDir,
 }
+
+// secretsDir is where the Moodle pods mount their passwords, and
+// adminPasswordDir where the upgrade Job mounts the install-time admin
+// password (components/moodle; the rendered volumeMounts say so too).
+const (
+	secretsDir       = "/run/secrets/moodle"
+	adminPasswordDir = "/run/secrets/moodle-admin"
+)
 
 func newSite(t *testing.T) *site {
 	t.Helper()

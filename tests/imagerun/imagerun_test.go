@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -148,7 +149,8 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 	web := templatePod(t, "moodle/deployment-moodle-web.yaml")
 	moodleC := web.container(t, "moodle")
 	exporter := web.container(t, "apache-exporter")
-	upgrade := templatePod(t, "moodle/job-moodle-upgrade-*.yaml").container(t, "upgrade")
+	upgradePod := templatePod(t, "moodle/job-moodle-upgrade-*.yaml")
+	upgrade := upgradePod.container(t, "upgrade")
 	maintenance := templatePod(t, "moodle/job-moodle-maintenance-*.yaml").container(t, "maintenance")
 	cron := cronJobPod(t, "moodle/cronjob-moodle-cron.yaml").container(t, "cron")
 	host := hostname(t, moodleC)
@@ -174,7 +176,33 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		require.NoError(t, err, "apache2 -t as www-data: %s", out)
 		assert.Contains(t, string(out), "Syntax OK")
 	})
-	step("data tier: MariaDB and a replica behind HAProxy, the users Job, a six-node sessions Redis Cluster (OT's entrypoint), the cache; all TLS", func(t *testing.T) { s.startServices() })
+	step("data tier: MariaDB and a replica behind HAProxy, the users Job, a six-node sessions Redis Cluster (OT's entrypoint), the cache; all TLS", func(t *testing.T) {
+		s.startServices()
+		// The pods' passwords, as the kubelet projects them (0440, fsGroup).
+		s.projectSecrets(web, moodleC)
+		s.projectSecrets(upgradePod, upgrade)
+	})
+	step("no password in any Moodle container's environment; a missing password file stops config.php", func(t *testing.T) {
+		for _, c := range []container{moodleC, upgrade, maintenance, cron} {
+			for _, e := range c.Env {
+				assert.False(t, strings.HasSuffix(e.Name, "PASSWORD"), "%s: %s is a variable", c.Name, e.Name)
+			}
+			var mounted []string
+			for _, m := range c.VolumeMounts {
+				mounted = append(mounted, m.MountPath)
+			}
+			assert.Contains(t, mounted, secretsDir, "%s reads its passwords from files", c.Name)
+			assert.Equal(t, c.Name == "upgrade", slices.Contains(mounted, adminPasswordDir), "%s: only the upgrade Job has the admin password", c.Name)
+		}
+		fi, err := os.Stat(s.path(secretsDir + "/db-password"))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o440), fi.Mode().Perm())
+		out, err := s.nsCmd(wwwDataUID, s.env(moodleC, "MOODLE_SECRETS_DIR=/nonexistent"), "php", "-r",
+			`define('CLI_SCRIPT', true); require '/var/www/moodle/config.php'; echo "started";`).CombinedOutput()
+		require.Error(t, err, "config.php without its password files: %s", out)
+		assert.Contains(t, string(out), "secret file /nonexistent/db-password is missing or unreadable")
+		assert.NotContains(t, string(out), "started")
+	})
 
 	step("upgrade Job on an empty database installs Moodle (exit 0)", func(t *testing.T) {
 		out, code := s.runContainer(upgrade, 20*time.Minute)
@@ -312,6 +340,21 @@ func TestMoodleImageRunsForReal(t *testing.T) {
 		resp, body = c.get("/my/")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Contains(t, body, "Admin User", "the dashboard is the admin's")
+	})
+	step("Moodle's PHP info page shows no password", func(t *testing.T) {
+		resp, body := c.get("/admin/phpinfo.php")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, "PHP Version", "the admin sees phpinfo()")
+		// The page prints PHP's variables (INFO_VARIABLES: $_SERVER, $_ENV,
+		// admin/phpinfo.php); with variables_order GPCS $_ENV is empty, so
+		// not even the pod's plain settings are there.
+		require.Contains(t, body, "_SERVER[", "the variables section is on the page")
+		assert.NotContains(t, body, "_ENV[", "PHP fills no $_ENV")
+		assert.NotContains(t, body, "MOODLE_DB_HOST")
+		for name, pw := range map[string]string{"database": s.secrets["moodle-db"]["password"], "sessions": s.secrets["moodle-redis"]["sessions-password"], "cache": s.secrets["moodle-redis"]["cache-password"]} {
+			require.NotEmpty(t, pw)
+			assert.NotContains(t, body, pw, "the %s password is not on the PHP info page", name)
+		}
 	})
 	var sid string
 	step("the session is in the sessions Redis Cluster, on the master its slot names", func(t *testing.T) {

@@ -199,14 +199,14 @@ func TestPodSecurity(t *testing.T) {
 				t.Logf("%s: %s runs no pod (replicas 0)", s.Name, p)
 				continue
 			}
-			if p.Kind == "PerconaServerMySQL" || p.Kind == "RedisCluster" {
+			if p.Kind == "PerconaServerMySQL" || p.Kind == "RedisCluster" || p.Kind == "Prometheus" || p.Kind == "Alertmanager" {
 				operators++
 			}
 			why, err := ev.Check(p, level)
 			require.NoError(t, err)
 			assert.Empty(t, why, "%s: %s is refused at %s: %s", s.Name, p, level, why)
 		}
-		assert.GreaterOrEqual(t, operators, 3, "%s: the members', proxies' and Redis nodes' pods were checked", s.Name)
+		assert.GreaterOrEqual(t, operators, 5, "%s: the members', proxies', Redis nodes', Prometheus' and Alertmanager's pods were checked", s.Name)
 	}
 }
 

@@ -3,6 +3,7 @@ package chartcheck
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,6 +47,12 @@ func operatorPods(objs []Object) ([]Pod, error) {
 				return nil, fmt.Errorf("RedisCluster %s: %w", o.Name(), err)
 			}
 			out = append(out, rs...)
+		case "Prometheus", "Alertmanager":
+			p, err := prometheusOperatorPod(o)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", o.Kind(), o.Name(), err)
+			}
+			out = append(out, p)
 		}
 	}
 	return out, nil
@@ -231,4 +238,49 @@ func redisClusterPods(o Object) ([]Pod, error) {
 		})
 	}
 	return out, nil
+}
+
+// operatorContainerSC is the security context the Prometheus Operator gives
+// every container it generates, whatever the resource says
+// (prometheus-operator v0.93.0: pkg/prometheus/server/statefulset.go, the
+// prometheus container; pkg/alertmanager/statefulset.go, alertmanager;
+// pkg/operator/config_reloader.go, config-reloader and its init container).
+func operatorContainerSC() *corev1.SecurityContext {
+	no, yes := false, true
+	return &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+}
+
+// prometheusOperatorPod is the pod of a Prometheus or Alertmanager
+// resource's StatefulSet: the resource's spec.securityContext for the pod,
+// the operator's own context for its containers (the server, the config
+// reloader and its init container), configMap, secret, emptyDir and claim
+// volumes only.
+func prometheusOperatorPod(o Object) (Pod, error) {
+	podSC, err := decode[corev1.PodSecurityContext](o.Get("spec.securityContext"))
+	if err != nil {
+		return Pod{}, err
+	}
+	if podSC == nil {
+		podSC = &corev1.PodSecurityContext{}
+	}
+	main := strings.ToLower(o.Kind())
+	spec := corev1.PodSpec{
+		SecurityContext:    podSC,
+		ServiceAccountName: o.Str("spec.serviceAccountName"),
+		InitContainers:     []corev1.Container{{Name: "init-config-reloader", SecurityContext: operatorContainerSC()}},
+		Containers: []corev1.Container{
+			{Name: main, SecurityContext: operatorContainerSC()},
+			{Name: "config-reloader", SecurityContext: operatorContainerSC()},
+		},
+		Volumes: []corev1.Volume{
+			{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: main + "-" + o.Name()}}},
+			{Name: "config-out", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: "db", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: main + "-" + o.Name() + "-db"}}},
+		},
+	}
+	labels := strMap(o.Get("spec.podMetadata.labels"))
+	labels["app.kubernetes.io/name"] = main
+	return Pod{Namespace: o.Namespace(), Kind: o.Kind(), Name: o.Name(),
+		Meta: metav1.ObjectMeta{Labels: labels, Annotations: strMap(o.Get("spec.podMetadata.annotations"))}, Spec: spec}, nil
 }

@@ -90,3 +90,27 @@ func TestOperatorPodModel(t *testing.T) {
 	require.Len(t, dp, 1)
 	assert.Equal(t, "redis-sessions-leader", dp[0].Name)
 }
+
+// The Prometheus Operator's pods, as it builds them, meet restricted with
+// the chart's securityContext, and not without it (the model can fail).
+func TestPrometheusOperatorPods(t *testing.T) {
+	ev, err := NewEvaluator()
+	require.NoError(t, err)
+	cr := Object{"kind": "Prometheus", "metadata": map[string]any{"name": "kps", "namespace": "monitoring"},
+		"spec": map[string]any{"securityContext": map[string]any{"runAsNonRoot": true, "runAsUser": float64(1000), "fsGroup": float64(2000),
+			"seccompProfile": map[string]any{"type": "RuntimeDefault"}}}}
+	pods, err := operatorPods([]Object{cr})
+	require.NoError(t, err)
+	require.Len(t, pods, 1)
+	why, err := ev.Check(pods[0], "restricted")
+	require.NoError(t, err)
+	assert.Empty(t, why)
+
+	bare := Object{"kind": "Alertmanager", "metadata": map[string]any{"name": "kps", "namespace": "monitoring"}, "spec": map[string]any{}}
+	pods, err = operatorPods([]Object{bare})
+	require.NoError(t, err)
+	why, err = ev.Check(pods[0], "restricted")
+	require.NoError(t, err)
+	assert.Contains(t, why, "runAsNonRoot != true", "without the chart's securityContext the pod would be refused")
+	assert.Contains(t, why, "seccompProfile")
+}

@@ -73,6 +73,11 @@ func Pods(objs []Object, defaultNS string) ([]Pod, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range op {
+		if op[i].Namespace == "" {
+			op[i].Namespace = defaultNS
+		}
+	}
 	return append(out, op...), nil
 }
 

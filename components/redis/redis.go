@@ -125,7 +125,11 @@ type Redis struct {
 func CacheConfig(memoryMiB int) string {
 	return "maxmemory " + strconv.Itoa(infra.RedisMaxMemoryMiB(memoryMiB)) + "mb\n" +
 		"maxmemory-policy allkeys-lru\n" +
-		"protected-mode no\n" + // bound to the pod; the password and the network policies guard it
+		// With requirepass set, protected mode refuses nothing (it acts only
+		// on a server without a password bound to every address, redis.conf
+		// "protected-mode"); on, it stops a server whose password went
+		// missing from serving anyone but loopback.
+		"protected-mode yes\n" +
 		"tcp-keepalive 60\n" +
 		"appendonly no\nsave \"\"\n" +
 		"port 0\n" +

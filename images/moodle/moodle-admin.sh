@@ -81,9 +81,10 @@ upgrade() {
     $php "$code/admin/cli/install_database.php" --agree-license --lang="${MOODLE_LANG:-en}" \
       --adminuser=admin --adminpass="$adminpass" --adminemail="${MOODLE_ADMIN_EMAIL}" \
       --fullname="${MOODLE_SITE_NAME}" --shortname="${MOODLE_SITE_SHORTNAME}"
-    # The generated password is in the stack's state: it must not stay valid.
-    $php "$lib/seal-admin.php"
   fi
+  # The generated password is in the stack's state: it must not stay valid,
+  # on a site installed now or before seal-admin existed.
+  $php "$lib/seal-admin.php"
   # The site language is set in config.php for every pod (not with cfg.php,
   # which refuses a setting that config.php sets).
   $php "$lib/configure-caches.php"

@@ -39,15 +39,9 @@ func DataLocationWithin(location, boundary string) bool {
 		if !KnownBoundary(location) {
 			return false
 		}
-		countries = unions[location]
-		if countries == nil {
-			countries = []string{location}
-		}
+		countries = boundaryCountries(location)
 	}
-	inside := unions[boundary]
-	if inside == nil {
-		inside = []string{boundary}
-	}
+	inside := boundaryCountries(boundary)
 	for _, c := range countries {
 		if !slices.Contains(inside, c) {
 			return false
@@ -56,9 +50,18 @@ func DataLocationWithin(location, boundary string) bool {
 	return true
 }
 
+// boundaryCountries are the countries of a residency boundary code: a
+// union's members, or the one country.
+func boundaryCountries(code string) []string {
+	if u, ok := unions[code]; ok {
+		return u
+	}
+	return []string{code}
+}
+
 // dataLocationNames are the accepted values of smtpDataLocation, sorted.
 func dataLocationNames() []string {
-	out := append(Boundaries(), []string{}...)
+	out := Boundaries()
 	for n := range ACSDataLocations {
 		out = append(out, n)
 	}

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -175,15 +176,7 @@ func BoundaryContains(boundary, region string) bool {
 	if !ok {
 		return false
 	}
-	if r.Country == boundary {
-		return true
-	}
-	for _, c := range unions[boundary] {
-		if c == r.Country {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(boundaryCountries(boundary), r.Country)
 }
 
 // GeoReplicated reports whether a storage SKU name (with or without the

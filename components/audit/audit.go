@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/fieldcert/moodle-aks/components/internal/argcheck"
 	"github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -57,10 +58,7 @@ type Trail struct {
 var workspaceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$`)
 
 func (a *Args) validate() error {
-	var errs []error
-	if a.ResourceGroupName == nil || a.Location == "" || len(a.Tags) == 0 {
-		errs = append(errs, errors.New("resourceGroupName, location and tags are required"))
-	}
+	errs := argcheck.Placement(a.ResourceGroupName, true, a.Location, a.Tags)
 	if !workspaceNameRE.MatchString(a.Name) {
 		errs = append(errs, fmt.Errorf("workspace name %q is not 4-63 letters, digits and '-'", a.Name))
 	}

@@ -46,7 +46,7 @@ func TestTrail(t *testing.T) {
 func TestTrailRejectsBadArgs(t *testing.T) {
 	rec, err := run(t, &Args{Location: "northeurope", Name: "x", RetentionDays: 7})
 	require.Error(t, err)
-	for _, want := range []string{"resourceGroupName, location and tags are required", `workspace name "x"`, "retention 7 days"} {
+	for _, want := range []string{"resourceGroupName is required", "tags are required", `workspace name "x"`, "retention 7 days"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.Empty(t, rec.Resources())

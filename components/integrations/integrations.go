@@ -145,15 +145,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			SecurityContext:    pods.RunAs(integrationUID),
 			Volumes:            corev1.VolumeArray{corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}}},
 		}
+		switch {
+		case a.OwnPool:
+			pods.OnPool(pod, IntegrationsPool)
+		case spec.Kind == "service":
+			pod.NodeSelector = pulumi.StringMap{pods.PoolLabel: pulumi.String("user")}
+		}
 		switch spec.Kind {
 		case "job":
 			alert := pulumi.StringMap{infra.AlertLabel: pulumi.String("integration"), infra.SeverityLabel: pulumi.String("warning")}
 			maps.Copy(alert, labels)
 			pod.RestartPolicy = pulumi.String("Never")
 			pod.Containers = corev1.ContainerArray{container}
-			if a.OwnPool {
-				pods.OnPool(pod, IntegrationsPool)
-			}
 			if _, err := batchv1.NewCronJob(ctx, name+"-"+n, &batchv1.CronJobArgs{
 				Metadata: meta(alert),
 				Spec: &batchv1.CronJobSpecArgs{
@@ -181,10 +184,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			container.ReadinessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: port}, PeriodSeconds: pulumi.Int(10)}
 			container.LivenessProbe = &corev1.ProbeArgs{TcpSocket: &corev1.TCPSocketActionArgs{Port: port}, PeriodSeconds: pulumi.Int(20), FailureThreshold: pulumi.Int(3)}
 			pod.Containers = corev1.ContainerArray{container}
-			pod.NodeSelector = pulumi.StringMap{pods.PoolLabel: pulumi.String("user")}
-			if a.OwnPool {
-				pods.OnPool(pod, IntegrationsPool)
-			}
 			if _, err := appsv1.NewDeployment(ctx, name+"-"+n, &appsv1.DeploymentArgs{
 				Metadata: meta(labels),
 				Spec: &appsv1.DeploymentSpecArgs{

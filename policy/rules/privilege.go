@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/fieldcert/moodle-aks/infra"
@@ -83,7 +84,7 @@ var ChartRBACNarrow = Rule{
 		if r.Input("values.kube-state-metrics.enabled") != false {
 			excluded, _ := r.Input("values.kube-state-metrics.collectorsExclude").([]any)
 			collectors, set := r.Input("values.kube-state-metrics.collectors").([]any)
-			if !containsAny(excluded, "secrets") && (!set || containsAny(collectors, "secrets")) {
+			if !slices.Contains(excluded, any("secrets")) && (!set || slices.Contains(collectors, any("secrets"))) {
 				out = append(out, fmt.Sprintf("release %s: kube-state-metrics keeps its secrets collector (list on every Secret): add secrets to collectorsExclude", r.Name))
 			}
 		}
@@ -91,20 +92,11 @@ var ChartRBACNarrow = Rule{
 	}),
 }
 
-func containsAny(list []any, want string) bool {
-	for _, v := range list {
-		if v == want {
-			return true
-		}
-	}
-	return false
-}
-
 // podSecurityExceptions are the namespaces that may enforce less than
 // restricted, and the one level each may enforce: the Istio CNI node agent
 // and the node exporter both need the host (components/namespaces).
 var podSecurityExceptions = map[string]string{
-	"istio-system":              "privileged",
+	infra.NamespaceIstio:        "privileged",
 	infra.NamespaceNodeExporter: "privileged",
 }
 
@@ -293,7 +285,7 @@ var IntegrationsIsolated = Rule{
 		for _, r := range s.Resources {
 			if isAzure(r) && BaseType(r.Type) == typeAgentPool && r.String("agentPoolName") == integrationsPool {
 				taints, _ := r.Input("nodeTaints").([]any)
-				pool = containsAny(taints, integrationsTaint)
+				pool = slices.Contains(taints, any(integrationsTaint))
 			}
 		}
 		integrations := 0

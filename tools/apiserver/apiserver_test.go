@@ -497,11 +497,7 @@ func TestTheServerRefusesWhatItShould(t *testing.T) {
 		}
 	}
 	c.mapper.Reset()
-	parse := func(doc string) object {
-		var m map[string]any
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &m))
-		return object{origin: "test", u: &unstructured.Unstructured{Object: m}}
-	}
+	parse := func(doc string) object { return testObject(t, doc) }
 
 	// Pods need their service account (no controller manager creates the
 	// namespaces' default ones here).
@@ -609,6 +605,14 @@ spec:
 		assert.NotEmpty(t, warns, "the collector sees the server's warnings")
 		assert.Contains(t, strings.Join(warns, "\n"), "deprecated")
 	})
+}
+
+// testObject is a test's own object, from YAML.
+func testObject(t *testing.T, doc string) object {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(doc), &m))
+	return object{origin: "test", u: &unstructured.Unstructured{Object: m}}
 }
 
 // asList is the list at a path of nested maps, or nil.

@@ -9,9 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/yaml"
 )
 
 // TestPodSecurityGuard: the rendered ValidatingAdmissionPolicy, applied to
@@ -25,11 +23,7 @@ func TestPodSecurityGuard(t *testing.T) {
 	ctx := context.Background()
 	stack := "prod"
 	rendered, _ := stackObjects(t, stack, templateCharts(t))
-	parse := func(doc string) object {
-		var m map[string]any
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &m))
-		return object{origin: "test", u: &unstructured.Unstructured{Object: m}}
-	}
+	parse := func(doc string) object { return testObject(t, doc) }
 	var guard []object
 	for _, o := range rendered {
 		switch o.u.GetKind() {
